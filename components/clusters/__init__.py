@@ -1,0 +1,66 @@
+"""Cluster components behind one contract.
+
+This package imports no cloud SDK: :func:`build_cluster` imports the target's module only when a cluster
+of that target is built, so an edge-only program never loads pulumi_aws, pulumi_azure_native or
+pulumi_gcp, and a missing SDK is reported with the extra that installs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from components.clusters.contract import ClusterComponent, ClusterContract, WorkloadIdentity
+from components.clusters.spec import ClusterSpec
+from packs.model import Target
+
+#: target -> (module, class, pip extra, the SDK module whose absence the extra fixes)
+_COMPONENTS: dict[Target, tuple[str, str, str, str]] = {
+    Target.EKS: ("components.clusters.eks", "EksCluster", "aws", "pulumi_aws"),
+    Target.AKS: ("components.clusters.aks", "AksCluster", "azure", "pulumi_azure_native"),
+    Target.GKE: ("components.clusters.gke", "GkeCluster", "gcp", "pulumi_gcp"),
+    Target.EDGE: ("components.clusters.edge", "EdgeCluster", "edge", "pulumi_command"),
+    Target.EXISTING: ("components.clusters.existing", "ExistingCluster", "", ""),
+}
+
+
+class MissingExtraError(ImportError):
+    """A cloud SDK is not installed; the message names the extra to install."""
+
+
+def component_class(target: Target) -> type[ClusterComponent]:
+    module_name, class_name, extra, sdk = _COMPONENTS[target]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if sdk and exc.name and exc.name.split(".")[0] == sdk:
+            raise MissingExtraError(
+                f"{target.value} clusters need {sdk}: pip install 'strata[{extra}]'"
+            ) from exc
+        raise
+    return getattr(module, class_name)
+
+
+def build_cluster(
+    spec: ClusterSpec,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    protect: bool = False,
+    tags: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> ClusterComponent:
+    """Build the component for ``spec.target``; ``settings`` come from the profile's cluster packs."""
+    cls = component_class(spec.target)
+    return cls(spec.name, spec, settings=settings or {}, protect=protect, tags=tags or {}, opts=opts)
+
+
+__all__ = [
+    "ClusterComponent",
+    "ClusterContract",
+    "MissingExtraError",
+    "WorkloadIdentity",
+    "build_cluster",
+    "component_class",
+]

@@ -1,0 +1,157 @@
+"""The one cluster contract every target satisfies and every consumer depends on.
+
+Pack stacks, environment stacks and other teams (through stack references) see a cluster only through
+:class:`ClusterContract`; they never import a cloud's resource classes. That is what lets one profile
+land the same way on EKS, AKS, GKE, an edge box or an adopted cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from packs.model import ClusterFacts, Target
+
+WorkloadIdentityKind = Literal["aws-irsa", "azure-workload-identity", "gcp-workload-identity"]
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """What a pack stack needs to give a pack's service account a cloud identity.
+
+    - ``aws-irsa``: ``issuer`` (without https://) and ``provider_arn`` of the IAM OIDC provider; the pack
+      stack creates an IAM role trusting ``system:serviceaccount:<ns>:<sa>``.
+    - ``azure-workload-identity``: ``issuer``, ``resource_group`` and ``location``; the pack stack creates
+      a user-assigned identity with a federated credential for the service account.
+    - ``gcp-workload-identity``: ``project``; the pack stack creates a Google service account and binds
+      ``roles/iam.workloadIdentityUser`` to ``<project>.svc.id.goog[<ns>/<sa>]``.
+    """
+
+    kind: WorkloadIdentityKind
+    issuer: pulumi.Output[str] | None = None
+    provider_arn: pulumi.Output[str] | None = None
+    project: str | None = None
+    resource_group: pulumi.Output[str] | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterContract:
+    """A ready cluster, whatever created it.
+
+    ``kubeconfig`` is always a Pulumi secret. For cloud clusters it authenticates through the cloud's
+    exec plugin, so it holds no token that can expire during a long apply or change between runs.
+    ``provider`` is built from it with a stable ``cluster_identifier``: a rotated credential or a new
+    endpoint format then updates the provider in place instead of replacing every resource under it.
+    """
+
+    name: str
+    target: Target
+    facts: ClusterFacts
+    kubernetes_version: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    oidc_issuer: pulumi.Output[str] | None = None
+    workload_identity: WorkloadIdentity | None = None
+    storage_class: str | None = None
+    load_balancer: bool = True
+    handles: Mapping[str, pulumi.Output[Any]] = field(default_factory=dict)
+    ready: Sequence[pulumi.Resource] = ()
+
+    def outputs(self) -> dict[str, Any]:
+        """The contract as plain outputs for ``register_outputs`` and stack exports."""
+        return {
+            "name": self.name,
+            "target": self.target.value,
+            "kubernetesVersion": self.kubernetes_version,
+            "endpoint": self.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "oidcIssuer": self.oidc_issuer,
+        }
+
+
+def cluster_identifier(target: Target, name: str) -> str:
+    """The provider's identity: derived from what the cluster *is*, never from its credentials."""
+    return f"strata/{target.value}/{name}"
+
+
+def make_provider(
+    name: str,
+    target: Target,
+    kubeconfig: pulumi.Input[str] | None,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    render_yaml_to_directory: str | None = None,
+    context: str | None = None,
+    delete_unreachable: bool = False,
+) -> k8s.Provider:
+    """The Kubernetes provider every pack uses; never the ambient default provider.
+
+    Server-side apply is on so that packs and controllers co-own fields safely; ``delete_unreachable``
+    lets a decommissioned edge site leave state without a reachable API server.
+    """
+    return k8s.Provider(
+        f"{name}-k8s",
+        kubeconfig=kubeconfig,
+        context=context,
+        cluster_identifier=cluster_identifier(target, name),
+        render_yaml_to_directory=render_yaml_to_directory,
+        enable_server_side_apply=True,
+        delete_unreachable=delete_unreachable,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
+def exec_kubeconfig(
+    name: str,
+    endpoint: str,
+    ca_data: str,
+    command: str,
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    install_hint: str | None = None,
+) -> str:
+    """A kubeconfig whose user runs an exec credential plugin (client.authentication.k8s.io/v1beta1).
+
+    Deterministic (keys in a fixed order, no timestamps) so that the same cluster yields the same text and
+    a plan never shows a perpetual diff.
+    """
+    user_exec: dict[str, Any] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": command,
+        "args": list(args),
+        "interactiveMode": "Never",
+        "provideClusterInfo": False,
+    }
+    if env:
+        user_exec["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    if install_hint:
+        user_exec["installHint"] = install_hint
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "users": [{"name": name, "user": {"exec": user_exec}}],
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+class ClusterComponent(pulumi.ComponentResource):
+    """Base of every cluster component: holds the contract and registers its outputs once."""
+
+    contract: ClusterContract
+
+    def _finish(self, contract: ClusterContract) -> None:
+        self.contract = contract
+        self.kubeconfig = contract.kubeconfig
+        self.endpoint = contract.endpoint
+        self.provider = contract.provider
+        self.register_outputs(contract.outputs())

@@ -1,0 +1,602 @@
+"""Typed cluster specifications, one per target, shared by the environment files and the components.
+
+These models import no cloud SDK: an environment file is validated (and planned offline) on a machine
+that has none installed, and the very same objects are the ``args`` of the cluster components, so there
+is one definition of what a cluster is. Every field carries its documentation.
+
+Cluster *settings* (node OS image, Kubernetes distribution, managed CNI/CSI) are not here: they come from
+the profile's ``managed``/``cluster`` packs, so ops change them in one profile rather than in every
+environment. Each target's ``*Settings`` model below says which keys of those packs it reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, Target, parse_ref
+
+#: Kubernetes minor versions each target can create today. Clouds retire versions on a schedule; a
+#: version outside this range fails at plan time rather than half-way through a deployment.
+SUPPORTED_KUBERNETES: dict[Target, str] = {
+    Target.EKS: ">=1.30,<=1.34",
+    Target.AKS: ">=1.30,<=1.34",
+    Target.GKE: ">=1.30,<=1.34",
+    Target.EDGE: ">=1.29,<=1.34",
+    Target.EXISTING: ">=1.25",
+}
+
+Name = Annotated[str, Field(pattern=DNS_LABEL)]
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid CIDR block: {exc}") from exc
+    return str(net)
+
+
+Cidr = Annotated[str, Field(description="An IPv4/IPv6 network in CIDR notation, e.g. 10.0.0.0/16.")]
+
+
+class Taint(Frozen):
+    key: str = Field(min_length=1, description="Taint key.")
+    value: str = Field(default="", description="Taint value.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
+
+
+class NodePool(Frozen):
+    """Common shape of a node pool; each cloud adds its machine type and disk settings."""
+
+    name: Name = Field(description="Pool name, unique within the cluster.")
+    min_size: int = Field(default=1, ge=0, description="Smallest node count (autoscaler lower bound).")
+    max_size: int = Field(default=3, ge=1, description="Largest node count (autoscaler upper bound).")
+    desired_size: int | None = Field(default=None, ge=0, description="Initial node count; default min_size.")
+    system: bool = Field(default=False, description="Runs cluster-critical add-ons (CoreDNS, CNI, packs).")
+    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
+    taints: tuple[Taint, ...] = Field(default=(), description="Kubernetes node taints.")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> NodePool:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size {self.min_size} is greater than max_size {self.max_size}")
+        if self.desired_size is not None and not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"desired_size {self.desired_size} is outside [min_size {self.min_size}, max_size {self.max_size}]"
+            )
+        return self
+
+    @property
+    def initial_size(self) -> int:
+        return self.desired_size if self.desired_size is not None else self.min_size
+
+
+class ClusterSpec(Frozen):
+    """What every cluster has, whatever the target."""
+
+    target: Target
+    name: Name = Field(description="Cluster name; also the prefix of every resource it creates.")
+    kubernetes_version: str = Field(pattern=r"^1\.\d+$", description="Kubernetes minor version, e.g. '1.31'.")
+    profiles: tuple[PackRef, ...] = Field(
+        min_length=1,
+        description="Profiles applied in order, name@version: at most one infrastructure profile (first), "
+        "then add-on profiles.",
+    )
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Values of exposed pack variables, '<pack>.<variable>' -> value."
+    )
+    overrides: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-pack value overrides (rejected on paths a profile locks)."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels; cloud tags on every resource.")
+    facts: dict[str, FactValue] = Field(default_factory=dict, description="Extra facts for templating.")
+    protect: bool | None = Field(
+        default=None,
+        description="Protect the cluster and node pools from deletion; default: the environment's "
+        "`production` flag.",
+    )
+
+    settings_model: ClassVar[type[BaseModel] | None] = None
+
+    @field_validator("profiles")
+    @classmethod
+    def _refs(cls, refs: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in refs:
+            parse_ref(ref)
+        return refs
+
+    @model_validator(mode="after")
+    def _supported_version(self) -> ClusterSpec:
+        allowed = SUPPORTED_KUBERNETES[self.target]
+        if Version(self.kubernetes_version) not in SpecifierSet(allowed):
+            raise ValueError(
+                f"kubernetes_version {self.kubernetes_version} is not supported on {self.target.value} "
+                f"(supported: {allowed})"
+            )
+        return self
+
+    @property
+    def region_name(self) -> str | None:
+        return None
+
+    def node_pools_list(self) -> tuple[NodePool, ...]:
+        return tuple(getattr(self, "node_pools", ()))
+
+    def facts_for_plan(self) -> ClusterFacts:
+        """The facts the resolver sees; node count is the sum of the pools' smallest sizes."""
+        pools = self.node_pools_list()
+        nodes = sum(max(p.min_size, 1 if p.system else 0) for p in pools) or None
+        return ClusterFacts(
+            name=self.name,
+            target=self.target,
+            region=self.region_name,
+            kubernetes_version=self.kubernetes_version,
+            labels=self.labels,
+            nodes=nodes,
+            extra=self.facts,
+        )
+
+
+def _one_system_pool(pools: tuple[NodePool, ...]) -> tuple[NodePool, ...]:
+    names = [p.name for p in pools]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"node pool names used twice: {dup}")
+    if pools and not any(p.system for p in pools):
+        raise ValueError("at least one node pool must have system: true (cluster-critical add-ons run there)")
+    return pools
+
+
+# --------------------------------------------------------------------------------------------- AWS
+
+
+class EksNodePool(NodePool):
+    instance_types: tuple[str, ...] = Field(default=("m6i.large",), min_length=1, description="EC2 types.")
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = Field(default="ON_DEMAND", description="On-demand or spot.")
+    disk_size_gib: int = Field(default=50, ge=20, le=16384, description="Root volume size in GiB.")
+
+
+class EksVpc(Frozen):
+    cidr: Cidr = Field(default="10.0.0.0/16", description="VPC CIDR; split into public and private subnets.")
+    availability_zones: int = Field(default=3, ge=2, le=6, description="Zones to spread subnets over.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _room(cls, value: str) -> str:
+        value = _cidr(value)
+        if ipaddress.ip_network(value).prefixlen > 20:
+            raise ValueError(f"{value} is too small for an EKS VPC (use /20 or larger)")
+        return value
+
+
+class EksSubnets(Frozen):
+    private: tuple[str, ...] = Field(min_length=2, description="Existing private subnet ids (nodes).")
+    public: tuple[str, ...] = Field(default=(), description="Existing public subnet ids (load balancers).")
+
+    @field_validator("private", "public")
+    @classmethod
+    def _ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        for i in ids:
+            if not i.startswith("subnet-"):
+                raise ValueError(f"{i!r} is not a subnet id (subnet-...)")
+        return ids
+
+
+class EksNodeOs(Frozen):
+    ami_type: str = Field(default="AL2023_x86_64_STANDARD", description="Managed node group AMI type.")
+
+
+class EksSettings(Frozen):
+    """Keys the EKS component reads from the profile's ``cluster`` packs."""
+
+    node_os: EksNodeOs = Field(default_factory=EksNodeOs, alias="node-os", description="Node OS image.")
+    kubernetes: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class EksClusterSpec(ClusterSpec):
+    """An Amazon EKS cluster with its VPC, IAM, KMS, OIDC provider and managed node groups."""
+
+    target: Literal[Target.EKS] = Field(description="eks")
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. eu-west-1.")
+    vpc: EksVpc | None = Field(default=None, description="New VPC to create (default when subnets are absent).")
+    subnets: EksSubnets | None = Field(default=None, description="Existing subnets instead of a new VPC.")
+    endpoint_private_access: bool = Field(default=True, description="API reachable from inside the VPC.")
+    endpoint_public_access: bool = Field(default=True, description="API reachable from the internet.")
+    public_access_cidrs: tuple[Cidr, ...] = Field(
+        default=("0.0.0.0/0",), description="Who may reach the public endpoint."
+    )
+    secrets_encryption: bool = Field(default=True, description="Envelope-encrypt Secrets with a KMS key.")
+    kms_key_arn: str | None = Field(default=None, description="Existing KMS key; default: one is created.")
+    log_types: tuple[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"], ...] = Field(
+        default=("api", "audit", "authenticator"), description="Control-plane log types sent to CloudWatch."
+    )
+    admins: tuple[str, ...] = Field(
+        default=(), description="IAM principal ARNs granted cluster admin through EKS access entries."
+    )
+    node_pools: tuple[EksNodePool, ...] = Field(min_length=1, description="Managed node groups.")
+
+    settings_model: ClassVar[type[BaseModel] | None] = EksSettings
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_cidr(v) for v in values)
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pools(cls, pools: tuple[EksNodePool, ...]) -> tuple[EksNodePool, ...]:
+        _one_system_pool(pools)
+        return pools
+
+    @model_validator(mode="after")
+    def _network(self) -> EksClusterSpec:
+        if self.vpc is not None and self.subnets is not None:
+            raise ValueError("give either vpc (create one) or subnets (use existing), not both")
+        if not (self.endpoint_private_access or self.endpoint_public_access):
+            raise ValueError("at least one of endpoint_private_access and endpoint_public_access must be true")
+        if self.kms_key_arn is not None and not self.secrets_encryption:
+            raise ValueError("kms_key_arn is set but secrets_encryption is false")
+        return self
+
+    @property
+    def region_name(self) -> str | None:
+        return self.region
+
+
+# ------------------------------------------------------------------------------------------- Azure
+
+
+class AksNodePool(NodePool):
+    vm_size: str = Field(default="Standard_D4s_v5", description="Azure VM size.")
+    zones: tuple[Literal["1", "2", "3"], ...] = Field(default=("1", "2", "3"), description="Availability zones.")
+    os_disk_size_gib: int = Field(default=128, ge=30, le=2048, description="OS disk size in GiB.")
+    max_pods: int = Field(default=110, ge=10, le=250, description="Maximum pods per node.")
+
+    @field_validator("name")
+    @classmethod
+    def _aks_name(cls, value: str) -> str:
+        # AKS agent pool names: lowercase alphanumeric, at most 12 characters (Linux pools).
+        if not value.isalnum() or len(value) > 12:
+            raise ValueError(f"AKS node pool name {value!r} must be 1-12 lowercase letters or digits")
+        return value
+
+
+class AksNodeOs(Frozen):
+    os_sku: Literal["Ubuntu", "AzureLinux"] = Field(default="AzureLinux", description="Node OS SKU.")
+
+
+class AksNetwork(Frozen):
+    network_plugin: Literal["azure"] = Field(default="azure", description="Azure CNI.")
+    network_plugin_mode: Literal["overlay"] | None = Field(default="overlay", description="Overlay pod IPs.")
+    network_dataplane: Literal["azure", "cilium"] = Field(default="azure", description="Dataplane.")
+    network_policy: Literal["azure", "cilium", "calico"] | None = Field(default="azure", description="Policy.")
+
+
+class AksStorage(Frozen):
+    disk_csi_driver: bool = Field(default=True, description="Azure Disk CSI driver.")
+    file_csi_driver: bool = Field(default=True, description="Azure Files CSI driver.")
+    snapshot_controller: bool = Field(default=True, description="CSI snapshot controller.")
+
+
+class AksSettings(Frozen):
+    """Keys the AKS component reads from the profile's ``cluster`` packs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    node_os: AksNodeOs = Field(default_factory=AksNodeOs, alias="node-os", description="Node OS.")
+    network: AksNetwork = Field(default_factory=AksNetwork, description="Managed CNI settings.")
+    storage: AksStorage = Field(default_factory=AksStorage, description="Managed CSI drivers.")
+    kubernetes: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+
+
+class AksClusterSpec(ClusterSpec):
+    """An AKS managed cluster with managed identity, OIDC issuer, workload identity and Azure RBAC."""
+
+    target: Literal[Target.AKS] = Field(description="aks")
+    location: str = Field(pattern=r"^[a-z0-9]+$", description="Azure region, e.g. westeurope.")
+    resource_group: str | None = Field(default=None, description="Existing resource group; default: created.")
+    pod_cidr: Cidr = Field(default="192.168.0.0/16", description="Overlay pod CIDR.")
+    service_cidr: Cidr = Field(default="10.0.0.0/16", description="Service CIDR.")
+    dns_service_ip: str = Field(default="10.0.0.10", description="CoreDNS service IP inside service_cidr.")
+    private_cluster: bool = Field(default=False, description="API server reachable only privately.")
+    sku_tier: Literal["Free", "Standard", "Premium"] = Field(default="Standard", description="Control plane SLA.")
+    tenant_id: str | None = Field(default=None, description="Entra ID tenant for Azure RBAC; default current.")
+    admin_group_object_ids: tuple[str, ...] = Field(default=(), description="Entra groups with cluster admin.")
+    node_pools: tuple[AksNodePool, ...] = Field(min_length=1, description="Agent pools; one has system: true.")
+
+    settings_model: ClassVar[type[BaseModel] | None] = AksSettings
+
+    @field_validator("pod_cidr", "service_cidr")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        return _cidr(value)
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pools(cls, pools: tuple[AksNodePool, ...]) -> tuple[AksNodePool, ...]:
+        _one_system_pool(pools)
+        return pools
+
+    @model_validator(mode="after")
+    def _dns_ip(self) -> AksClusterSpec:
+        if ipaddress.ip_address(self.dns_service_ip) not in ipaddress.ip_network(self.service_cidr):
+            raise ValueError(f"dns_service_ip {self.dns_service_ip} is not inside service_cidr {self.service_cidr}")
+        if ipaddress.ip_network(self.pod_cidr).overlaps(ipaddress.ip_network(self.service_cidr)):
+            raise ValueError(f"pod_cidr {self.pod_cidr} overlaps service_cidr {self.service_cidr}")
+        return self
+
+    @property
+    def region_name(self) -> str | None:
+        return self.location
+
+
+# --------------------------------------------------------------------------------------------- GCP
+
+
+class GkeNodePool(NodePool):
+    machine_type: str = Field(default="e2-standard-4", description="GCE machine type.")
+    spot: bool = Field(default=False, description="Spot VMs.")
+    disk_size_gib: int = Field(default=100, ge=10, le=65536, description="Boot disk size in GiB.")
+    disk_type: Literal["pd-standard", "pd-balanced", "pd-ssd"] = Field(default="pd-balanced", description="Disk.")
+
+
+class GkeNodeOs(Frozen):
+    image_type: Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"] = Field(default="COS_CONTAINERD", description="Image.")
+
+
+class GkeNetwork(Frozen):
+    datapath_provider: Literal["ADVANCED_DATAPATH", "LEGACY_DATAPATH"] = Field(
+        default="ADVANCED_DATAPATH", description="ADVANCED_DATAPATH is Dataplane V2 (eBPF, network policy)."
+    )
+
+
+class GkeStorage(Frozen):
+    gce_persistent_disk_csi_driver: bool = Field(default=True, description="Compute Engine PD CSI driver.")
+    filestore_csi_driver: bool = Field(default=False, description="Filestore CSI driver.")
+
+
+class GkeSettings(Frozen):
+    """Keys the GKE component reads from the profile's ``cluster`` packs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    node_os: GkeNodeOs = Field(default_factory=GkeNodeOs, alias="node-os", description="Node image.")
+    network: GkeNetwork = Field(default_factory=GkeNetwork, description="Dataplane.")
+    storage: GkeStorage = Field(default_factory=GkeStorage, description="Managed CSI drivers.")
+    kubernetes: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+
+
+class GkeClusterSpec(ClusterSpec):
+    """A VPC-native GKE Standard cluster with separately managed node pools and workload identity."""
+
+    target: Literal[Target.GKE] = Field(description="gke")
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="GCP project id.")
+    region: str = Field(pattern=r"^[a-z]+-[a-z]+\d$", description="GCP region, e.g. europe-west1.")
+    subnet_cidr: Cidr = Field(default="10.10.0.0/20", description="Node subnet CIDR.")
+    pods_cidr: Cidr = Field(default="10.20.0.0/14", description="Secondary range for pods.")
+    services_cidr: Cidr = Field(default="10.24.0.0/20", description="Secondary range for services.")
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = Field(
+        default="REGULAR", description="GKE release channel."
+    )
+    private_nodes: bool = Field(default=True, description="Nodes have internal IPs only.")
+    private_endpoint: bool = Field(default=False, description="Control plane reachable only privately.")
+    master_ipv4_cidr: Cidr = Field(default="172.16.0.0/28", description="Control plane /28 for private clusters.")
+    master_authorized_networks: tuple[Cidr, ...] = Field(default=(), description="CIDRs allowed to reach the API.")
+    node_pools: tuple[GkeNodePool, ...] = Field(min_length=1, description="Node pools; one has system: true.")
+
+    settings_model: ClassVar[type[BaseModel] | None] = GkeSettings
+
+    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "master_ipv4_cidr")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        return _cidr(value)
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pools(cls, pools: tuple[GkeNodePool, ...]) -> tuple[GkeNodePool, ...]:
+        _one_system_pool(pools)
+        return pools
+
+    @model_validator(mode="after")
+    def _ranges(self) -> GkeClusterSpec:
+        nets = {
+            "subnet_cidr": self.subnet_cidr,
+            "pods_cidr": self.pods_cidr,
+            "services_cidr": self.services_cidr,
+            "master_ipv4_cidr": self.master_ipv4_cidr,
+        }
+        items = list(nets.items())
+        for i, (a, va) in enumerate(items):
+            for b, vb in items[i + 1 :]:
+                if ipaddress.ip_network(va).overlaps(ipaddress.ip_network(vb)):
+                    raise ValueError(f"{a} {va} overlaps {b} {vb}")
+        if ipaddress.ip_network(self.master_ipv4_cidr).prefixlen != 28:
+            raise ValueError(f"master_ipv4_cidr {self.master_ipv4_cidr} must be a /28")
+        return self
+
+    @property
+    def region_name(self) -> str | None:
+        return self.region
+
+
+# -------------------------------------------------------------------------------------------- Edge
+
+
+class SecretRef(Frozen):
+    """Where a secret comes from, without putting it in the environment file.
+
+    Exactly one of: an environment variable, a file, or a Pulumi config key of the current stack (which
+    may be a ``secure:`` value). The value is always wrapped as a Pulumi secret at the point it is read.
+    """
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable.")
+    file: str | None = Field(default=None, description="File path (~ expanded).")
+    config: str | None = Field(default=None, description="Pulumi config key, e.g. 'strata:edgeSshKey'.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [k for k in ("env", "file", "config") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of env, file or config (got {given or 'none'})")
+        return self
+
+
+class EdgeHost(Frozen):
+    name: Name = Field(description="Node name.")
+    address: str = Field(min_length=1, description="IP or DNS name reachable over SSH.")
+    user: str = Field(default="root", description="SSH user (needs sudo).")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    role: Literal["server", "agent"] = Field(default="server", description="k3s server or agent.")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not a host address")
+        return value
+
+
+class EdgeAirgap(Frozen):
+    """Install without internet: k3s binary, install script and images already on each host."""
+
+    binary: str = Field(default="/opt/strata/k3s", description="Path of the k3s binary on the host.")
+    install_script: str = Field(default="/opt/strata/install.sh", description="Path of install.sh on the host.")
+    images: str = Field(
+        default="/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst",
+        description="Airgap image tarball on the host (k3s imports it at start).",
+    )
+
+
+class EdgeK3s(Frozen):
+    version: str = Field(
+        default="v1.31.4+k3s1", pattern=r"^v\d+\.\d+\.\d+\+k3s\d+$", description="Exact k3s release."
+    )
+    disable: tuple[str, ...] = Field(default=("traefik",), description="Bundled components to disable.")
+    cluster_cidr: str = Field(default="10.42.0.0/16", description="Pod CIDR.")
+    service_cidr: str = Field(default="10.43.0.0/16", description="Service CIDR.")
+    flannel_backend: Literal["vxlan", "host-gw", "wireguard-native", "none"] = Field(
+        default="vxlan", description="'none' when the profile brings its own CNI (cilium)."
+    )
+
+
+class EdgeSettings(Frozen):
+    """Keys the edge component reads from the profile's ``cluster`` packs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    node_os: dict[str, Any] = Field(default_factory=dict, alias="node-os", description="Informational.")
+    kubernetes: EdgeK3s = Field(default_factory=EdgeK3s, description="k3s distribution settings.")
+    network: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+    storage: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+
+
+class EdgeClusterSpec(ClusterSpec):
+    """k3s on one or a few bare-metal hosts reached over SSH."""
+
+    target: Literal[Target.EDGE] = Field(description="edge")
+    region: str | None = Field(default=None, description="Region the site belongs to (for fleet grouping).")
+    site: str | None = Field(default=None, description="Site identifier.")
+    hosts: tuple[EdgeHost, ...] = Field(min_length=1, description="Hosts; the first server bootstraps.")
+    ssh_key: SecretRef = Field(description="SSH private key used to reach the hosts.")
+    airgap: EdgeAirgap | None = Field(default=None, description="Air-gapped install from artifacts on hosts.")
+    cpu_millicores: int | None = Field(default=None, ge=1, description="Total CPU of the site, if known.")
+    memory_mib: int | None = Field(default=None, ge=1, description="Total memory of the site, if known.")
+
+    settings_model: ClassVar[type[BaseModel] | None] = EdgeSettings
+
+    @model_validator(mode="after")
+    def _hosts(self) -> EdgeClusterSpec:
+        if self.hosts[0].role != "server":
+            raise ValueError("hosts[0] must be a server: it bootstraps the cluster")
+        names = [h.name for h in self.hosts]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"host names used twice: {dup}")
+        return self
+
+    @property
+    def region_name(self) -> str | None:
+        return self.region
+
+    def facts_for_plan(self) -> ClusterFacts:
+        base = super().facts_for_plan()
+        extra = dict(self.facts)
+        if self.site is not None:
+            extra.setdefault("site", self.site)
+        return base.model_copy(
+            update={
+                "nodes": len(self.hosts),
+                "cpu_millicores": self.cpu_millicores,
+                "memory_mib": self.memory_mib,
+                "extra": extra,
+            }
+        )
+
+
+# ---------------------------------------------------------------------------------------- Existing
+
+
+class ExistingClusterSpec(ClusterSpec):
+    """Adopt a cluster strata did not create: from a kubeconfig, or render manifests to a directory."""
+
+    target: Literal[Target.EXISTING] = Field(description="existing")
+    region: str | None = Field(default=None, description="Informational region.")
+    kubeconfig: SecretRef | None = Field(
+        default=None, description="Kubeconfig of the cluster; absent means render manifests to render_dir."
+    )
+    context: str | None = Field(default=None, description="Kubeconfig context; default the current one.")
+    render_dir: str = Field(
+        default="out/{cluster}", description="Where manifests are written when no kubeconfig is given."
+    )
+    nodes: int | None = Field(default=None, ge=1, description="Node count, if known (for constraints).")
+    cpu_millicores: int | None = Field(default=None, ge=1, description="Total CPU, if known.")
+    memory_mib: int | None = Field(default=None, ge=1, description="Total memory, if known.")
+
+    @property
+    def region_name(self) -> str | None:
+        return self.region
+
+    def facts_for_plan(self) -> ClusterFacts:
+        return super().facts_for_plan().model_copy(
+            update={"nodes": self.nodes, "cpu_millicores": self.cpu_millicores, "memory_mib": self.memory_mib}
+        )
+
+
+AnyClusterSpec = Annotated[
+    EksClusterSpec | AksClusterSpec | GkeClusterSpec | EdgeClusterSpec | ExistingClusterSpec,
+    Field(discriminator="target"),
+]
+
+
+def parse_settings(spec: ClusterSpec, settings: Mapping[str, Mapping[str, Any]]) -> BaseModel | None:
+    """Validate the profile's cluster settings for this target (raises pydantic ValidationError)."""
+    model = spec.settings_model
+    return None if model is None else model.model_validate(dict(settings))
+
+
+__all__ = [
+    "SUPPORTED_KUBERNETES",
+    "AksClusterSpec",
+    "AksNodePool",
+    "AksSettings",
+    "AnyClusterSpec",
+    "ClusterSpec",
+    "EdgeClusterSpec",
+    "EdgeHost",
+    "EdgeSettings",
+    "EksClusterSpec",
+    "EksNodePool",
+    "EksSettings",
+    "ExistingClusterSpec",
+    "GkeClusterSpec",
+    "GkeNodePool",
+    "GkeSettings",
+    "NodePool",
+    "SecretRef",
+    "Taint",
+    "parse_settings",
+]

@@ -1,0 +1,457 @@
+"""The pack catalogue and cluster profiles as typed, frozen data.
+
+Packs and profiles are data, not code: adding a pack is writing a ``pack.yaml`` (and optionally a
+``values.yaml``) in a folder. These models are the single place where their shape is defined, so every
+consumer -- the resolver, the CLI, the pack stack, the catalogue lint -- agrees on it, and every mistake
+is caught with a field path before anything is built.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any, Literal
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from packs.paths import format_path, parse_path
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+#: An exact upstream version: chart versions are often ``v``-prefixed and EKS add-on versions carry an
+#: ``-eksbuild.N`` suffix; ranges (``^1.2``, ``>=1``, ``1.x``, ``*``) are rejected on purpose so a plan
+#: can never drift between two runs.
+EXACT_VERSION = r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+
+
+class Frozen(BaseModel):
+    """Base for every catalogue model: immutable, and unknown keys are errors (a typo never passes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class Layer(enum.StrEnum):
+    """The five layers of a cluster profile, in the order they are built and the reverse of teardown."""
+
+    OS = "os"
+    KUBERNETES = "kubernetes"
+    CNI = "cni"
+    CSI = "csi"
+    ADDON = "addon"
+
+    @property
+    def rank(self) -> int:
+        return _LAYER_RANK[self]
+
+
+_LAYER_RANK = {layer: i for i, layer in enumerate(Layer)}
+#: Layers that hold at most one pack per cluster: two operating systems or two CNIs cannot coexist.
+SINGLE_PACK_LAYERS = frozenset({Layer.OS, Layer.KUBERNETES, Layer.CNI})
+
+
+class Target(enum.StrEnum):
+    """Where a cluster runs. ``existing`` is any cluster strata adopts from a kubeconfig."""
+
+    EKS = "eks"
+    AKS = "aks"
+    GKE = "gke"
+    EDGE = "edge"
+    EXISTING = "existing"
+
+
+def _specifier(value: str) -> str:
+    try:
+        SpecifierSet(value)
+    except InvalidSpecifier as exc:
+        raise ValueError(f"{value!r} is not a version specifier such as '>=1.28,<1.35'") from exc
+    return value
+
+
+ExactVersion = Annotated[str, Field(pattern=EXACT_VERSION)]
+SemVer = Annotated[str, Field(pattern=SEMVER)]
+Name = Annotated[str, Field(pattern=DNS_LABEL)]
+Capability = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]*(?::[a-z0-9][a-z0-9./-]*)?$",
+        description="A capability such as 'cni', 'storage-class' or 'crds:cert-manager.io'.",
+    ),
+]
+
+
+class HelmSource(Frozen):
+    """A Helm chart from an HTTP(S) repository or an OCI registry, pinned to one exact version."""
+
+    kind: Literal["helm"] = Field(description="Discriminator: a Helm chart.")
+    repository: str = Field(
+        pattern=r"^(https://|oci://)\S+$",
+        description="Chart repository URL (https://...) or OCI registry reference (oci://...).",
+    )
+    chart: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Chart name in the repository.")
+    version: ExactVersion = Field(description="Exact chart version; ranges are rejected.")
+
+
+class ManifestSource(Frozen):
+    """Plain Kubernetes manifests shipped in the pack folder, applied as one config group."""
+
+    kind: Literal["manifests"] = Field(description="Discriminator: manifests in the pack folder.")
+    files: tuple[str, ...] = Field(
+        min_length=1,
+        description="Manifest files relative to the pack folder, applied in the order given.",
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _relative(cls, files: tuple[str, ...]) -> tuple[str, ...]:
+        for f in files:
+            if f.startswith("/") or ".." in f.split("/"):
+                raise ValueError(f"{f!r} must be a path inside the pack folder")
+        return files
+
+
+class ManagedService(enum.StrEnum):
+    """How a cloud-managed pack is realised.
+
+    ``eks-addon`` and ``aks-extension`` are resources created after the cluster (``aws.eks.Addon``,
+    ``azure-native`` cluster extensions). ``cluster`` packs are settings the cluster component applies
+    when it creates the cluster -- the node OS image, the Kubernetes distribution, AKS Azure CNI or GKE
+    Dataplane V2, the managed disk CSI drivers -- because those clouds run them as part of the cluster.
+    """
+
+    EKS_ADDON = "eks-addon"
+    AKS_EXTENSION = "aks-extension"
+    CLUSTER = "cluster"
+
+
+class ManagedSource(Frozen):
+    """A component the cloud (or the cluster's distribution) runs for us."""
+
+    kind: Literal["managed"] = Field(description="Discriminator: run by the cloud or the distribution.")
+    service: ManagedService = Field(description="How the pack is realised; see ManagedService.")
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="EKS add-on name, AKS extension type, or the cluster settings group "
+        "(node-os, kubernetes, network, storage).",
+    )
+    version: ExactVersion | None = Field(
+        default=None,
+        description="Exact add-on version; omitted means the version the cloud pairs with the "
+        "cluster's Kubernetes version.",
+    )
+
+
+Source = Annotated[HelmSource | ManifestSource | ManagedSource, Field(discriminator="kind")]
+
+
+class VariableType(enum.StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    LIST = "list"
+
+
+_PYTHON_TYPES: dict[VariableType, tuple[type, ...]] = {
+    VariableType.STRING: (str,),
+    VariableType.INTEGER: (int,),
+    VariableType.NUMBER: (int, float),
+    VariableType.BOOLEAN: (bool,),
+    VariableType.LIST: (list, tuple),
+}
+
+
+class Variable(Frozen):
+    """A typed knob of a pack: the only way an environment changes a pack's values.
+
+    Ops decide which variables a profile exposes; developers set exposed ones per cluster. The type and
+    constraints are checked at plan time, so a wrong value never reaches a chart.
+    """
+
+    name: str = Field(pattern=IDENTIFIER, description="Variable name, unique within the pack.")
+    type: VariableType = Field(description="Value type: string, integer, number, boolean or list.")
+    path: str = Field(description="Value path the variable sets, e.g. 'controller.replicaCount'.")
+    description: str = Field(min_length=1, description="What the variable changes and why one would.")
+    default: Any = Field(default=None, description="Value written at `path` when nobody sets the variable.")
+    required: bool = Field(default=False, description="When true the variable must be set by a profile "
+                           "or environment (there is no sensible default, e.g. a DNS zone).")
+    allowed: tuple[Any, ...] | None = Field(default=None, description="The only values accepted.")
+    pattern: str | None = Field(default=None, description="Regular expression a string value must match.")
+    minimum: float | None = Field(default=None, description="Smallest accepted number.")
+    maximum: float | None = Field(default=None, description="Largest accepted number.")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return format_path(parse_path(value))
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Variable:
+        if self.default is not None:
+            problem = self.check(self.default)
+            if problem:
+                raise ValueError(f"default {self.default!r}: {problem}")
+        if self.required and self.default is not None:
+            raise ValueError("a required variable cannot have a default")
+        return self
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not acceptable, or None. Pure, so the resolver collects every problem."""
+        expected = _PYTHON_TYPES[self.type]
+        # bool is an int in Python; a YAML `true` must never pass as an integer.
+        if isinstance(value, bool) and self.type is not VariableType.BOOLEAN:
+            return f"expected {self.type.value}, got boolean"
+        if not isinstance(value, expected):
+            return f"expected {self.type.value}, got {type(value).__name__}"
+        if self.allowed is not None and value not in self.allowed:
+            return f"{value!r} is not one of {list(self.allowed)}"
+        if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            return f"{value!r} does not match pattern {self.pattern!r}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"{value!r} is below the minimum {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return f"{value!r} is above the maximum {self.maximum:g}"
+        return None
+
+
+class Resources(Frozen):
+    """What a pack needs from the cluster. CPU and memory are summed over a plan; nodes is a minimum."""
+
+    nodes: int = Field(default=1, ge=1, description="Minimum number of nodes the pack needs.")
+    cpu_millicores: int = Field(default=0, ge=0, description="CPU the pack requests, in millicores.")
+    memory_mib: int = Field(default=0, ge=0, description="Memory the pack requests, in MiB.")
+
+
+class Identity(Frozen):
+    """A workload identity the pack needs; the pack stack creates it per cloud and fills the
+    ``{{ identity.* }}`` placeholders in the values (IRSA role ARN, Azure client id, GCP service account).
+    """
+
+    service_account: Name = Field(description="Kubernetes service account the pack's workload runs as.")
+    aws_policy_arns: tuple[str, ...] = Field(default=(), description="AWS managed policy ARNs for IRSA.")
+    aws_policy: dict[str, Any] | None = Field(default=None, description="Inline IAM policy document.")
+    azure_roles: tuple[str, ...] = Field(default=(), description="Azure built-in role names to assign.")
+    gcp_roles: tuple[str, ...] = Field(default=(), description="GCP IAM roles for the service account.")
+
+
+class Constraints(Frozen):
+    """Where a pack may land. Checked for every cluster before anything is built."""
+
+    kubernetes: str = Field(default=">=1.0", description="Kubernetes version specifier, e.g. '>=1.28,<1.35'.")
+    targets: tuple[Target, ...] = Field(min_length=1, description="Targets the pack supports.")
+    resources: Resources = Field(default_factory=Resources, description="Nodes, CPU and memory needed.")
+
+    @field_validator("kubernetes")
+    @classmethod
+    def _kubernetes(cls, value: str) -> str:
+        return _specifier(value)
+
+
+class Pack(Frozen):
+    """One version of one pack: ``packs/catalog/<name>/<version>/pack.yaml``.
+
+    Versions are immutable folders so that a profile naming ``cert-manager@1.16.2`` means the same bytes
+    forever; a change is a new version, never an edit.
+    """
+
+    name: Name = Field(description="Pack name; also its folder name.")
+    version: SemVer = Field(description="Pack version (semantic version); also its folder name.")
+    layer: Layer = Field(description="Layer the pack belongs to: os, kubernetes, cni, csi or addon.")
+    description: str = Field(min_length=1, description="What the pack gives a cluster.")
+    source: Source = Field(description="Where the pack comes from: helm, manifests or managed.")
+    namespace: Name | None = Field(
+        default=None, description="Namespace the pack installs into; created explicitly by the pack stack."
+    )
+    depends: dict[Name, str] = Field(
+        default_factory=dict,
+        description="Packs this pack needs, name -> version specifier (e.g. {'cert-manager': '>=1.14'}).",
+    )
+    provides: tuple[Capability, ...] = Field(default=(), description="Capabilities this pack provides.")
+    requires: tuple[Capability, ...] = Field(default=(), description="Capabilities this pack requires.")
+    constraints: Constraints = Field(description="Kubernetes versions, targets and resources.")
+    variables: tuple[Variable, ...] = Field(default=(), description="Typed knobs profiles may set/expose.")
+    overlays: dict[Target, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-target values merged over the defaults (values.yaml)."
+    )
+    identity: Identity | None = Field(default=None, description="Workload identity the pack needs.")
+
+    @field_validator("depends")
+    @classmethod
+    def _depends(cls, value: dict[str, str]) -> dict[str, str]:
+        for spec in value.values():
+            _specifier(spec)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Pack:
+        names = [v.name for v in self.variables]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"variables declared twice: {dup}")
+        if self.name in self.depends:
+            raise ValueError("a pack cannot depend on itself")
+        unsupported = sorted(set(self.overlays) - set(self.constraints.targets))
+        if unsupported:
+            raise ValueError(f"overlays for targets the pack does not support: {unsupported}")
+        if self.source.kind != "managed" and self.namespace is None:
+            raise ValueError("helm and manifest packs need a namespace")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def semver(self) -> Version:
+        return Version(self.version)
+
+    def variable(self, name: str) -> Variable | None:
+        return next((v for v in self.variables if v.name == name), None)
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """Split ``name@version``; the version must be exact because profiles are reproducible by design."""
+    name, sep, version = ref.partition("@")
+    if not sep or not re.match(DNS_LABEL, name) or not re.match(SEMVER, version):
+        raise ValueError(f"{ref!r} is not a reference of the form name@1.2.3")
+    try:
+        Version(version)
+    except InvalidVersion as exc:
+        raise ValueError(f"{ref!r}: {exc}") from exc
+    return name, version
+
+
+PackRef = Annotated[str, Field(description="A pack or profile reference, name@exact-version.")]
+
+
+class ProfileEntry(Frozen):
+    """One pack in a profile layer, with what ops fix (values, locks) and what they open (expose)."""
+
+    pack: PackRef = Field(description="The pack, as name@version.")
+    targets: tuple[Target, ...] | None = Field(
+        default=None,
+        description="Only include the pack on these targets (e.g. the EKS CNI only on eks); default all "
+        "targets of the profile.",
+    )
+    values: dict[str, Any] = Field(default_factory=dict, description="Values merged over the pack's.")
+    variables: dict[str, Any] = Field(default_factory=dict, description="Pack variables set by ops.")
+    locks: tuple[str, ...] = Field(
+        default=(), description="Value paths nobody below the profile may change (ops control)."
+    )
+    expose: tuple[str, ...] = Field(
+        default=(), description="Pack variables environments may set (developer freedom)."
+    )
+
+    @field_validator("pack")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        parse_ref(value)
+        return value
+
+    @field_validator("locks")
+    @classmethod
+    def _locks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(format_path(parse_path(p)) for p in value)
+
+    @property
+    def pack_name(self) -> str:
+        return parse_ref(self.pack)[0]
+
+    @property
+    def pack_version(self) -> str:
+        return parse_ref(self.pack)[1]
+
+
+class ProfileKind(enum.StrEnum):
+    INFRASTRUCTURE = "infrastructure"
+    ADDON = "addon"
+
+
+class Profile(Frozen):
+    """A versioned, ordered stack of packs: ``packs/profiles/<name>/<version>.yaml``.
+
+    An infrastructure profile carries the base layers (OS, Kubernetes, CNI, CSI) and add-ons; add-on
+    profiles carry add-ons only, so a team can layer observability or GitOps onto any base.
+    """
+
+    name: Name = Field(description="Profile name; also its folder name.")
+    version: SemVer = Field(description="Profile version; also the file name. Released versions are immutable.")
+    description: str = Field(min_length=1, description="Who the profile is for.")
+    kind: ProfileKind = Field(description="infrastructure (all layers) or addon (addon layer only).")
+    targets: tuple[Target, ...] = Field(min_length=1, description="Targets the profile is built for.")
+    layers: tuple[ProfileEntry, ...] = Field(min_length=1, description="Packs in layer order.")
+
+    @model_validator(mode="after")
+    def _targets_subset(self) -> Profile:
+        for i, entry in enumerate(self.layers):
+            extra = sorted(set(entry.targets or ()) - set(self.targets))
+            if extra:
+                raise ValueError(f"layers[{i}].targets {extra} are not targets of the profile")
+        names = [e.pack_name for e in self.layers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"packs listed twice: {dup}")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+FactValue = str | int | float | bool
+
+
+class ClusterFacts(Frozen):
+    """What profiles may template with (``{{ cluster.<fact> }}``) and constraints are checked against.
+
+    Facts are known before anything is deployed -- from the environment file or an inventory row -- so
+    an offline plan shows exactly the values a cluster will get.
+    """
+
+    name: Name = Field(description="Cluster name.")
+    target: Target = Field(description="Where the cluster runs.")
+    region: str | None = Field(default=None, description="Cloud region/location, or the edge site's region.")
+    kubernetes_version: str = Field(pattern=r"^1\.\d+$", description="Kubernetes minor version, e.g. '1.31'.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Cluster labels (also cloud tags).")
+    nodes: int | None = Field(default=None, ge=1, description="Node count at the smallest scale, if known.")
+    cpu_millicores: int | None = Field(default=None, ge=1, description="Total allocatable CPU, if known.")
+    memory_mib: int | None = Field(default=None, ge=1, description="Total allocatable memory, if known.")
+    extra: dict[str, FactValue] = Field(
+        default_factory=dict, description="Site or account facts, e.g. account_id, site, rack."
+    )
+
+    @model_validator(mode="after")
+    def _no_shadowing(self) -> ClusterFacts:
+        shadowed = sorted(set(self.extra) & set(type(self).model_fields))
+        if shadowed:
+            raise ValueError(f"extra facts may not shadow built-in facts: {shadowed}")
+        return self
+
+    def lookup(self, dotted: str) -> Any:
+        """Resolve ``name``, ``labels.site`` or an extra fact; KeyError when absent."""
+        head, _, rest = dotted.partition(".")
+        if head in ("labels", "extra"):
+            if not rest:
+                raise KeyError(dotted)
+            return getattr(self, head)[rest]
+        if rest:
+            raise KeyError(dotted)
+        if head in type(self).model_fields:
+            value = getattr(self, head)
+            if value is None:
+                raise KeyError(dotted)
+            return value.value if isinstance(value, enum.Enum) else value
+        return self.extra[head]

@@ -1,0 +1,128 @@
+"""Pulumi's own mocks, recording the whole resource graph so tests can assert on it.
+
+``pulumi.runtime.Mocks.new_resource`` does not see parents, dependencies or ``protect``; the recording
+monitor below captures them from the engine request itself, so tests can check the graph the real
+engine would receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+
+
+@dataclass
+class Registration:
+    typ: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    custom: bool
+    provider: str
+    parent: str
+    dependencies: list[str]
+    protect: bool
+    resource_id: str = ""
+    ignore_changes: list[str] = field(default_factory=list)
+    deleted_with: str = ""
+
+
+class GraphMocks(pulumi.runtime.Mocks):
+    """Records every registration; ``state_for`` adds cloud-computed outputs by resource type."""
+
+    def __init__(
+        self,
+        state_for: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]] | None = None,
+        calls: dict[str, Callable[[pulumi.runtime.MockCallArgs], dict[str, Any]]] | None = None,
+    ) -> None:
+        self.state_for = dict(state_for or {})
+        self.calls = dict(calls or {})
+        self.resources: list[Registration] = []
+        self.call_log: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        extra = self.state_for.get(args.typ)
+        if extra is not None:
+            state.update(extra(args))
+        return (f"{args.name}-id" if args.custom else ""), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        self.call_log.append((args.token, dict(args.args)))
+        handler = self.calls.get(args.token)
+        return handler(args) if handler else {}
+
+    # ------------------------------------------------------------------ queries for assertions
+    def of_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one resource named {name!r}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def types(self) -> set[str]:
+        return {r.typ for r in self.resources}
+
+
+class RecordingMonitor(MockMonitor):
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            mocks: GraphMocks = self.mocks
+            mocks.resources.append(
+                Registration(
+                    typ=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    inputs=dict(pulumi.runtime.rpc.deserialize_properties(request.object)),
+                    custom=request.custom,
+                    provider=request.provider,
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    protect=request.protect,
+                    resource_id=response.id,
+                    ignore_changes=list(request.ignoreChanges),
+                    deleted_with=request.deletedWith,
+                )
+            )
+        return response
+
+
+def install(mocks: GraphMocks, stack: str = "test", project: str = "strata", preview: bool = False) -> None:
+    """Fresh event loop and mocks for one test: a program never leaks state into the next."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
+
+
+def settle() -> None:
+    """Let every pending registration reach the monitor before the graph is inspected."""
+    loop = asyncio.get_event_loop()
+
+    async def _drain() -> None:
+        while True:
+            pending = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task() and not t.done()]
+            if not pending:
+                return
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    loop.run_until_complete(_drain())
+
+
+def resolve(output: pulumi.Output[Any]) -> Any:
+    """The value of an output under mocks."""
+    return asyncio.get_event_loop().run_until_complete(output.future())
+
+
+def is_secret(output: pulumi.Output[Any]) -> bool:
+    return bool(asyncio.get_event_loop().run_until_complete(output.is_secret()))
