@@ -429,6 +429,9 @@ class ClusterFacts(Frozen):
     nodes: int | None = Field(default=None, ge=1, description="Node count at the smallest scale, if known.")
     cpu_millicores: int | None = Field(default=None, ge=1, description="Total allocatable CPU, if known.")
     memory_mib: int | None = Field(default=None, ge=1, description="Total allocatable memory, if known.")
+    capabilities: tuple[str, ...] = Field(
+        default=(), description="Capabilities the cluster has without any pack (e.g. an adopted cluster's CNI)."
+    )
     extra: dict[str, FactValue] = Field(
         default_factory=dict, description="Site or account facts, e.g. account_id, site, rack."
     )

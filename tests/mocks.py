@@ -75,7 +75,7 @@ class GraphMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             mocks: GraphMocks = self.mocks

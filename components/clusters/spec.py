@@ -484,6 +484,12 @@ class EdgeK3s(Frozen):
     )
 
 
+class EdgeStorage(Frozen):
+    local_path: bool = Field(
+        default=True, description="Keep k3s's bundled local-path provisioner (default StorageClass 'local-path')."
+    )
+
+
 class EdgeSettings(Frozen):
     """Keys the edge component reads from the profile's ``cluster`` packs."""
 
@@ -491,7 +497,7 @@ class EdgeSettings(Frozen):
     node_os: dict[str, Any] = Field(default_factory=dict, alias="node-os", description="Informational.")
     kubernetes: EdgeK3s = Field(default_factory=EdgeK3s, description="k3s distribution settings.")
     network: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
-    storage: dict[str, Any] = Field(default_factory=dict, description="Reserved; no keys are read yet.")
+    storage: EdgeStorage = Field(default_factory=EdgeStorage, description="Bundled storage.")
 
 
 class EdgeClusterSpec(ClusterSpec):
@@ -555,6 +561,10 @@ class ExistingClusterSpec(ClusterSpec):
     nodes: int | None = Field(default=None, ge=1, description="Node count, if known (for constraints).")
     cpu_millicores: int | None = Field(default=None, ge=1, description="Total CPU, if known.")
     memory_mib: int | None = Field(default=None, ge=1, description="Total memory, if known.")
+    capabilities: tuple[str, ...] = Field(
+        default=("cni", "storage-class"),
+        description="What the adopted cluster already brings, so packs requiring it resolve without a pack.",
+    )
 
     @property
     def region_name(self) -> str | None:
@@ -562,7 +572,12 @@ class ExistingClusterSpec(ClusterSpec):
 
     def facts_for_plan(self) -> ClusterFacts:
         return super().facts_for_plan().model_copy(
-            update={"nodes": self.nodes, "cpu_millicores": self.cpu_millicores, "memory_mib": self.memory_mib}
+            update={
+                "nodes": self.nodes,
+                "cpu_millicores": self.cpu_millicores,
+                "memory_mib": self.memory_mib,
+                "capabilities": self.capabilities,
+            }
         )
 
 
