@@ -175,8 +175,11 @@ class Variable(Frozen):
     path: str = Field(description="Value path the variable sets, e.g. 'controller.replicaCount'.")
     description: str = Field(min_length=1, description="What the variable changes and why one would.")
     default: Any = Field(default=None, description="Value written at `path` when nobody sets the variable.")
-    required: bool = Field(default=False, description="When true the variable must be set by a profile "
-                           "or environment (there is no sensible default, e.g. a DNS zone).")
+    required: bool = Field(
+        default=False,
+        description="When true the variable must be set by a profile "
+        "or environment (there is no sensible default, e.g. a DNS zone).",
+    )
     allowed: tuple[Any, ...] | None = Field(default=None, description="The only values accepted.")
     pattern: str | None = Field(default=None, description="Regular expression a string value must match.")
     minimum: float | None = Field(default=None, description="Smallest accepted number.")
@@ -351,9 +354,7 @@ class ProfileEntry(Frozen):
     locks: tuple[str, ...] = Field(
         default=(), description="Value paths nobody below the profile may change (ops control)."
     )
-    expose: tuple[str, ...] = Field(
-        default=(), description="Pack variables environments may set (developer freedom)."
-    )
+    expose: tuple[str, ...] = Field(default=(), description="Pack variables environments may set (developer freedom).")
 
     @field_validator("pack")
     @classmethod

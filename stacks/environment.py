@@ -1,0 +1,268 @@
+"""Environments: the ``strata:`` config of ``stacks/config/Pulumi.<env>.yaml``, validated as one spec.
+
+The same file drives the offline ``strata plan`` and ``pulumi up`` (Pulumi reads it as structured stack
+config). An environment may pull clusters from an inventory (CSV or YAML) so that hundreds of edge sites
+are rows, not copies of YAML.
+
+Config keys (all under the ``strata:`` namespace):
+
+- ``strata:production`` -- protect clusters and node pools from deletion (default false).
+- ``strata:tags`` -- tags/labels put on every cloud resource.
+- ``strata:stacks`` -- ``environment`` (one stack for all clusters) or ``cluster`` (one stack per cluster,
+  named ``<env>.<cluster>``), so a large fleet is never one giant stack.
+- ``strata:clusters`` -- a list of clusters (see components/clusters/spec.py for every field).
+- ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, TypeAdapter, ValidationError
+
+from components.clusters.spec import AnyClusterSpec, ClusterSpec
+from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
+from packs.model import Frozen
+
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+NAMESPACE = "strata"
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory")
+
+_CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
+
+
+class Inventory(Frozen):
+    """Clusters listed as rows: every row is ``defaults`` merged with the row's own fields."""
+
+    file: str = Field(description="CSV or YAML file, relative to the config folder.")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Cluster fields shared by every row.")
+
+
+class EnvironmentSettings(Frozen):
+    production: bool = Field(default=False, description="Protect clusters and node pools from deletion.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Tags on every cloud resource.")
+    stacks: Literal["environment", "cluster"] = Field(
+        default="environment", description="One stack for the environment, or one stack per cluster."
+    )
+    clusters: tuple[dict[str, Any], ...] = Field(default=(), description="Clusters (validated per target).")
+    inventory: Inventory | None = Field(default=None, description="Clusters from an inventory file.")
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """A validated cluster and where it was declared (for errors that point back at the file)."""
+
+    spec: ClusterSpec
+    file: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    file: str
+    settings: EnvironmentSettings
+    clusters: tuple[ClusterEntry, ...]
+
+    def cluster(self, name: str) -> ClusterEntry:
+        for entry in self.clusters:
+            if entry.spec.name == name:
+                return entry
+        raise KeyError(name)
+
+    def protect(self, spec: ClusterSpec) -> bool:
+        return self.settings.production if spec.protect is None else spec.protect
+
+    def tags(self, spec: ClusterSpec) -> dict[str, str]:
+        return {
+            "strata-environment": self.name,
+            "strata-cluster": spec.name,
+            **self.settings.tags,
+            **spec.labels,
+        }
+
+
+def available(config_dir: Path = CONFIG_DIR) -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in config_dir.glob("Pulumi.*.yaml"))
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def strata_config(raw: Any, display: str) -> dict[str, Any]:
+    """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PlanErrors([PlanError(display, "", "a stack config file must be a mapping with a 'config' key")])
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise PlanErrors([PlanError(display, "config", "must be a mapping")])
+    out: dict[str, Any] = {}
+    errors = []
+    for key, value in config.items():
+        ns, sep, short = str(key).partition(":")
+        if ns != NAMESPACE or not sep:
+            continue
+        if short not in KNOWN_KEYS:
+            errors.append(PlanError(display, f"config.{key}", f"unknown key; strata reads {', '.join(KNOWN_KEYS)}"))
+            continue
+        out[short] = value
+    if errors:
+        raise PlanErrors(errors)
+    return out
+
+
+def load_environment(name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None) -> Environment:
+    """Read and validate one environment; raise :class:`PlanErrors` with every problem found."""
+    root = root or config_dir.parent.parent
+    path = config_dir / f"Pulumi.{name}.yaml"
+    display = _display(path, root)
+    if not path.is_file():
+        known = ", ".join(available(config_dir)) or "none"
+        raise PlanErrors([PlanError(display, "", f"no environment {name!r} (known: {known})")])
+    return environment_from_config(name, strata_config(load_yaml(path, display), display), display, config_dir, root)
+
+
+def environment_from_config(
+    name: str, config: Mapping[str, Any], display: str, config_dir: Path = CONFIG_DIR, root: Path | None = None
+) -> Environment:
+    """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``)."""
+    root = root or config_dir.parent.parent
+    try:
+        settings = EnvironmentSettings.model_validate(dict(config))
+    except ValidationError as exc:
+        raise PlanErrors(_config_errors(from_validation(exc, display))) from None
+
+    errors: list[PlanError] = []
+    entries: list[ClusterEntry] = []
+    for i, raw in enumerate(settings.clusters):
+        field = f'config."strata:clusters"[{i}]'
+        entries.extend(_validate_cluster(raw, display, field, errors))
+    if settings.inventory is not None:
+        entries.extend(_inventory(settings.inventory, display, config_dir, root, errors))
+
+    seen: dict[str, ClusterEntry] = {}
+    for entry in entries:
+        first = seen.get(entry.spec.name)
+        if first is not None:
+            errors.append(
+                PlanError(
+                    entry.file,
+                    f"{entry.field}.name",
+                    f"cluster name {entry.spec.name!r} is already used at {first.file}: {first.field}",
+                )
+            )
+        else:
+            seen[entry.spec.name] = entry
+    if not entries and not errors:
+        errors.append(PlanError(display, "config", "the environment declares no clusters"))
+    if errors:
+        raise PlanErrors(errors)
+    return Environment(name, display, settings, tuple(entries))
+
+
+def _config_errors(errors: Iterable[PlanError]) -> list[PlanError]:
+    """``clusters[0].x`` -> ``config."strata:clusters"[0].x``: the path as written in the file."""
+    out = []
+    for e in errors:
+        head, dot, rest = e.path.partition(".")
+        head_name, bracket, index = head.partition("[")
+        path = f'config."strata:{head_name}"' + (f"[{index}" if bracket else "") + (f".{rest}" if dot else "")
+        out.append(PlanError(e.file, path, e.message, e.cluster))
+    return out
+
+
+def _validate_cluster(raw: Any, file: str, field: str, errors: list[PlanError]) -> list[ClusterEntry]:
+    try:
+        spec = _CLUSTER.validate_python(raw)
+    except ValidationError as exc:
+        cluster = raw.get("name") if isinstance(raw, dict) else None
+        errors.extend(from_validation(exc, file, field, cluster if isinstance(cluster, str) else None))
+        return []
+    return [ClusterEntry(spec, file, field)]
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _scalar(text: str) -> Any:
+    """A CSV cell as YAML would read it (``3`` -> 3, ``true`` -> True), so typed variables work from CSV."""
+    if text == "":
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
+    """A flat CSV row to cluster fields.
+
+    ``name``, ``region``, ``site`` ... map to fields; ``labels.<k>``, ``facts.<k>`` and ``variables.<pack>.<var>``
+    to map entries; ``address`` (with optional ``user``, ``port``) becomes the single host of an edge site.
+    """
+    out: dict[str, Any] = {}
+    host: dict[str, Any] = {}
+    for column, cell in row.items():
+        if column is None or cell is None or cell == "":
+            continue
+        column = column.strip()
+        if column in ("address", "user", "port"):
+            host[column] = _scalar(cell) if column == "port" else cell
+            continue
+        head, dot, rest = column.partition(".")
+        if dot:
+            value = cell if head == "labels" else _scalar(cell)
+            out.setdefault(head, {})[rest] = value
+        else:
+            out[head] = cell
+    if host:
+        host.setdefault("name", out.get("name", "node"))
+        out["hosts"] = [host]
+    return out
+
+
+def _inventory(
+    inventory: Inventory, env_file: str, config_dir: Path, root: Path, errors: list[PlanError]
+) -> list[ClusterEntry]:
+    path = (config_dir / inventory.file).resolve()
+    display = _display(path, root)
+    if not path.is_file():
+        errors.append(PlanError(env_file, 'config."strata:inventory".file', f"{inventory.file} does not exist"))
+        return []
+    rows: list[tuple[str, dict[str, Any]]] = []
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            for n, row in enumerate(csv.DictReader(fh), start=2):  # line 1 is the header
+                rows.append((f"line {n}", _csv_row(row)))
+    else:
+        try:
+            data = load_yaml(path, display)
+        except PlanErrors as exc:
+            errors.extend(exc.errors)
+            return []
+        if not isinstance(data, list):
+            errors.append(PlanError(display, "", "a YAML inventory is a list of clusters"))
+            return []
+        rows = [(f"[{i}]", item if isinstance(item, dict) else {"_": item}) for i, item in enumerate(data)]
+    entries: list[ClusterEntry] = []
+    for where, row in rows:
+        entries.extend(_validate_cluster(_deep_merge(inventory.defaults, row), display, where, errors))
+    return entries
