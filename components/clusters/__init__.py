@@ -37,9 +37,7 @@ def component_class(target: Target) -> type[ClusterComponent]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if sdk and exc.name and exc.name.split(".")[0] == sdk:
-            raise MissingExtraError(
-                f"{target.value} clusters need {sdk}: pip install 'strata[{extra}]'"
-            ) from exc
+            raise MissingExtraError(f"{target.value} clusters need {sdk}: pip install 'strata[{extra}]'") from exc
         raise
     return getattr(module, class_name)
 

@@ -98,8 +98,7 @@ class ClusterSpec(Frozen):
     facts: dict[str, FactValue] = Field(default_factory=dict, description="Extra facts for templating.")
     protect: bool | None = Field(
         default=None,
-        description="Protect the cluster and node pools from deletion; default: the environment's "
-        "`production` flag.",
+        description="Protect the cluster and node pools from deletion; default: the environment's `production` flag.",
     )
 
     settings_model: ClassVar[type[BaseModel] | None] = None
@@ -473,9 +472,7 @@ class EdgeAirgap(Frozen):
 
 
 class EdgeK3s(Frozen):
-    version: str = Field(
-        default="v1.31.4+k3s1", pattern=r"^v\d+\.\d+\.\d+\+k3s\d+$", description="Exact k3s release."
-    )
+    version: str = Field(default="v1.31.4+k3s1", pattern=r"^v\d+\.\d+\.\d+\+k3s\d+$", description="Exact k3s release.")
     disable: tuple[str, ...] = Field(default=("traefik",), description="Bundled components to disable.")
     cluster_cidr: str = Field(default="10.42.0.0/16", description="Pod CIDR.")
     service_cidr: str = Field(default="10.43.0.0/16", description="Service CIDR.")
@@ -571,13 +568,17 @@ class ExistingClusterSpec(ClusterSpec):
         return self.region
 
     def facts_for_plan(self) -> ClusterFacts:
-        return super().facts_for_plan().model_copy(
-            update={
-                "nodes": self.nodes,
-                "cpu_millicores": self.cpu_millicores,
-                "memory_mib": self.memory_mib,
-                "capabilities": self.capabilities,
-            }
+        return (
+            super()
+            .facts_for_plan()
+            .model_copy(
+                update={
+                    "nodes": self.nodes,
+                    "cpu_millicores": self.cpu_millicores,
+                    "memory_mib": self.memory_mib,
+                    "capabilities": self.capabilities,
+                }
+            )
         )
 
 
