@@ -450,8 +450,17 @@ class Resolver:
             errors.append(PlanError(first.file, "depends", f"dependency cycle: {' -> '.join(cycle)}", cluster))
             order = sorted(packs, key=lambda n: (packs[n].pack.layer.rank, position[n]))
 
-        # Direct predecessors, minimal but sufficient for deployment order (and so reverse teardown).
-        after = {name: tuple(sorted(graph[name], key=order.index)) for name in order} if not errors else {}
+        # Direct predecessors after transitive reduction: enough for deployment order (and so the reverse
+        # teardown), and short enough to read in a plan.
+        after: dict[str, tuple[str, ...]] = {}
+        if not errors:
+            rank = {n: i for i, n in enumerate(order)}
+            ancestors: dict[str, set[str]] = {}
+            for name in order:
+                preds = graph[name]
+                ancestors[name] = set().union(*(ancestors[p] | {p} for p in preds)) if preds else set()
+                implied = set().union(*(ancestors[p] for p in preds)) if preds else set()
+                after[name] = tuple(sorted(preds - implied, key=rank.__getitem__))
 
         values: dict[str, dict[str, Any]] = {}
         provenance: dict[str, dict[str, Provenance]] = {}
