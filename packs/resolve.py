@@ -177,6 +177,16 @@ class _Compiled:
     sizing: str  # which pack needs the most nodes (for the error message)
 
 
+def _record(provenance: dict[str, Provenance], path: Path, origin: Provenance) -> None:
+    """Note who wrote ``path``; a leaf replaced by a map (or the reverse) drops the stale entries."""
+    key = format_path(path)
+    for old in [k for k in provenance if k.startswith(key + ".") or k.startswith(key + "[")]:
+        del provenance[old]
+    for i in range(1, len(path)):
+        provenance.pop(format_path(path[:i]), None)
+    provenance[key] = origin
+
+
 def _merge_leaves(
     values: dict[str, Any],
     provenance: dict[str, Provenance],
@@ -188,12 +198,7 @@ def _merge_leaves(
     for path, value in leaves(tree):
         values = with_value(values, path, value)
         key = format_path(path)
-        # A leaf replaced by a map (or the reverse) drops the old provenance below/above it.
-        for old in [k for k in provenance if k.startswith(key + ".") or k.startswith(key + "[")]:
-            del provenance[old]
-        for i in range(1, len(path)):
-            provenance.pop(format_path(path[:i]), None)
-        provenance[key] = Provenance(source, file, f"{field_prefix}.{key}" if field_prefix else key)
+        _record(provenance, path, Provenance(source, file, f"{field_prefix}.{key}" if field_prefix else key))
     return values
 
 
@@ -478,7 +483,11 @@ class Resolver:
             for i, var in enumerate(pack.variables):
                 if var.default is not None:
                     vals = with_value(vals, parse_path(var.path), var.default)
-                    prov[var.path] = Provenance("variable-default", found.file, f"variables[{i}].default")
+                    _record(
+                        prov,
+                        parse_path(var.path),
+                        Provenance("variable-default", found.file, f"variables[{i}].default"),
+                    )
             overlay = pack.overlays.get(target)
             if overlay:
                 vals = _merge_leaves(vals, prov, overlay, "overlay", found.file, f"overlays.{target.value}")
@@ -497,7 +506,7 @@ class Resolver:
                     errors.append(PlanError(loaded.file, where, problem, cluster))
                     continue
                 vals = with_value(vals, parse_path(var.path), value)
-                prov[var.path] = Provenance("profile-variable", loaded.file, where)
+                _record(prov, parse_path(var.path), Provenance("profile-variable", loaded.file, where))
                 need.discard(var_name)
             pack_locks = tuple(parse_path(p) for p in entry.locks)
             for var_name in entry.expose:
@@ -601,7 +610,9 @@ class Resolver:
                 continue
             path = parse_path(var.path)
             values[pack_name] = with_value(values[pack_name], path, value)
-            provenance[pack_name] = {**provenance[pack_name], var.path: Provenance("env-variable", request.file, where)}
+            prov = dict(provenance[pack_name])
+            _record(prov, path, Provenance("env-variable", request.file, where))
+            provenance[pack_name] = prov
             set_vars.setdefault(pack_name, set()).add(var_name)
             if isinstance(value, str) and "{{" in value:
                 extra_templated.setdefault(pack_name, []).append(path)
@@ -629,9 +640,7 @@ class Resolver:
                     )
                     continue
                 vals = with_value(vals, path, value)
-                for old in [k for k in prov if k.startswith(key + ".") or k.startswith(key + "[")]:
-                    del prov[old]
-                prov[key] = Provenance("env-override", request.file, where)
+                _record(prov, path, Provenance("env-override", request.file, where))
                 if isinstance(value, str) and "{{" in value:
                     extra_templated.setdefault(pack_name, []).append(path)
             values[pack_name] = vals
