@@ -24,9 +24,8 @@ TREES = st.recursive(
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(1, 8))
-    layers = ["cni"] + sorted(
-        draw(st.lists(st.sampled_from(["csi", "addon"]), min_size=n, max_size=n)), key=["csi", "addon"].index
-    )
+    rest = draw(st.lists(st.sampled_from(["csi", "addon"]), min_size=n, max_size=n))
+    layers = ["cni", *sorted(rest, key=["csi", "addon"].index)]
     names = [f"p{i}" for i in range(len(layers))]
     rank = {"cni": 0, "csi": 1, "addon": 2}
     docs = []
