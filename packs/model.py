@@ -238,6 +238,19 @@ class Resources(Frozen):
     memory_mib: int = Field(default=0, ge=0, description="Memory the pack requests, in MiB.")
 
 
+#: Azure built-in roles a pack may ask for, by name -> role definition GUID (the same in every tenant).
+AZURE_BUILTIN_ROLES: dict[str, str] = {
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "DNS Zone Contributor": "befefa01-2a29-4197-83a8-272ff33ce314",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "Private DNS Zone Contributor": "b12aa53e-6015-4669-85d0-8515ebb3ae7f",
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+}
+
+
 class Identity(Frozen):
     """A workload identity the pack needs; the pack stack creates it per cloud and fills the
     ``{{ identity.* }}`` placeholders in the values (IRSA role ARN, Azure client id, GCP service account).
@@ -248,6 +261,30 @@ class Identity(Frozen):
     aws_policy: dict[str, Any] | None = Field(default=None, description="Inline IAM policy document.")
     azure_roles: tuple[str, ...] = Field(default=(), description="Azure built-in role names to assign.")
     gcp_roles: tuple[str, ...] = Field(default=(), description="GCP IAM roles for the service account.")
+
+    @field_validator("azure_roles")
+    @classmethod
+    def _azure_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(roles) - set(AZURE_BUILTIN_ROLES))
+        if unknown:
+            raise ValueError(f"unknown Azure built-in roles {unknown} (known: {sorted(AZURE_BUILTIN_ROLES)})")
+        return roles
+
+    @field_validator("aws_policy_arns")
+    @classmethod
+    def _arns(cls, arns: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in arns:
+            if not re.match(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+$", arn):
+                raise ValueError(f"{arn!r} is not an IAM policy ARN")
+        return arns
+
+    @field_validator("gcp_roles")
+    @classmethod
+    def _gcp_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
+        for role in roles:
+            if not re.match(r"^(roles/|projects/[^/]+/roles/|organizations/\d+/roles/)[A-Za-z0-9_.]+$", role):
+                raise ValueError(f"{role!r} is not a GCP role (roles/...)")
+        return roles
 
 
 class Constraints(Frozen):

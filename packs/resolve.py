@@ -81,6 +81,7 @@ class ResolvedPack:
     requires: tuple[str, ...]
     identity: Identity | None
     deferred: tuple[str, ...]
+    folder: str = ""  # the pack's catalogue folder (manifest files live there); not part of the plan JSON
 
     @property
     def ref(self) -> str:
@@ -698,6 +699,7 @@ class Resolver:
                     requires=pack.requires,
                     identity=pack.identity,
                     deferred=tuple(sorted(set(deferred))),
+                    folder=str(found.folder),
                 )
             )
         return tuple(resolved)

@@ -1,0 +1,192 @@
+"""Workload identities for packs, per cloud, created from the pack's declared needs.
+
+A pack says *what* it needs (``identity:`` in pack.yaml: a service account, AWS policies, Azure roles,
+GCP roles); this module turns that into the cloud's own mechanism -- an IRSA role, an Azure user-assigned
+identity with a federated credential, a Google service account bound through workload identity -- and
+returns the values the pack's ``{{ identity.* }}`` placeholders stand for. Cloud SDKs are imported inside
+the per-cloud functions, so an edge stack never loads one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.clusters.contract import ClusterContract
+from packs.model import AZURE_BUILTIN_ROLES, Identity
+
+AZURE_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
+
+
+@dataclass
+class PackIdentity:
+    """What the pack stack needs back: placeholder values and the resources that must exist first."""
+
+    placeholders: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    resources: list[pulumi.Resource] = field(default_factory=list)
+
+
+def subject(namespace: str, service_account: str) -> str:
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def gcp_account_id(cluster: str, pack: str) -> str:
+    """A valid Google service account id (6-30 chars, ``[a-z][a-z0-9-]*[a-z0-9]``), unique per cluster+pack.
+
+    Long names are cut and suffixed with a short hash, so two clusters never map to one account.
+    """
+    raw = re.sub(r"[^a-z0-9-]", "-", f"{cluster}-{pack}".lower()).strip("-")
+    if not raw or not raw[0].isalpha():
+        raw = f"s-{raw}"
+    if len(raw) > 30:
+        digest = hashlib.sha256(f"{cluster}/{pack}".encode()).hexdigest()[:6]
+        raw = f"{raw[:23].rstrip('-')}-{digest}"
+    return raw.ljust(6, "0")
+
+
+def aws_trust_policy(provider_arn: str, issuer: str, sub: str) -> str:
+    """IRSA trust: only this service account of this cluster may assume the role."""
+    host = issuer.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {f"{host}:sub": sub, f"{host}:aud": "sts.amazonaws.com"},
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def create_identity(
+    name: str,
+    cluster: ClusterContract,
+    namespace: str,
+    need: Identity,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> PackIdentity:
+    """Create ``need`` on the cluster's cloud; ``name`` prefixes every resource (``<cluster>-<pack>``)."""
+    wi = cluster.workload_identity
+    if wi is None:
+        raise ValueError(f"{name}: cluster {cluster.name} ({cluster.target.value}) has no workload identity")
+    sub = subject(namespace, need.service_account)
+    if wi.kind == "aws-irsa":
+        return _aws(name, wi.provider_arn, wi.issuer, sub, need, tags, parent)
+    if wi.kind == "azure-workload-identity":
+        return _azure(name, wi, sub, need, tags, parent)
+    return _gcp(name, cluster.name, wi.project or "", namespace, need, parent)
+
+
+def _aws(
+    name: str,
+    provider_arn: pulumi.Output[str] | None,
+    issuer: pulumi.Output[str] | None,
+    sub: str,
+    need: Identity,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> PackIdentity:
+    from pulumi_aws import iam
+
+    opts = pulumi.ResourceOptions(parent=parent)
+    trust = pulumi.Output.all(provider_arn, issuer).apply(lambda a: aws_trust_policy(a[0], a[1], sub))
+    role = iam.Role(f"{name}-irsa", assume_role_policy=trust, tags=dict(tags), opts=opts)
+    resources: list[pulumi.Resource] = [role]
+    for i, arn in enumerate(need.aws_policy_arns):
+        resources.append(iam.RolePolicyAttachment(f"{name}-irsa-{i}", role=role.name, policy_arn=arn, opts=opts))
+    if need.aws_policy is not None:
+        resources.append(
+            iam.RolePolicy(
+                f"{name}-irsa-inline", role=role.id, policy=json.dumps(need.aws_policy, sort_keys=True), opts=opts
+            )
+        )
+    return PackIdentity({"aws_role_arn": role.arn}, resources)
+
+
+def _azure(
+    name: str, wi: Any, sub: str, need: Identity, tags: Mapping[str, str], parent: pulumi.Resource
+) -> PackIdentity:
+    from pulumi_azure_native import authorization, managedidentity
+
+    opts = pulumi.ResourceOptions(parent=parent)
+    identity = managedidentity.UserAssignedIdentity(
+        f"{name}-id", resource_group_name=wi.resource_group, location=wi.location, tags=dict(tags), opts=opts
+    )
+    credential = managedidentity.FederatedIdentityCredential(
+        f"{name}-fic",
+        resource_group_name=wi.resource_group,
+        resource_name_=identity.name,
+        issuer=wi.issuer,
+        subject=sub,
+        audiences=[AZURE_TOKEN_AUDIENCE],
+        opts=opts,
+    )
+    resources: list[pulumi.Resource] = [identity, credential]
+    if need.azure_roles:
+        client = authorization.get_client_config_output()
+        scope = pulumi.Output.all(client.subscription_id, wi.resource_group).apply(
+            lambda a: f"/subscriptions/{a[0]}/resourceGroups/{a[1]}"
+        )
+        for role in need.azure_roles:
+            guid = AZURE_BUILTIN_ROLES[role]
+            resources.append(
+                authorization.RoleAssignment(
+                    f"{name}-{guid[:8]}",
+                    # A stable GUID per (identity, role): re-runs update in place instead of duplicating.
+                    role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"strata/{name}/{guid}")),
+                    principal_id=identity.principal_id,
+                    principal_type="ServicePrincipal",
+                    role_definition_id=client.subscription_id.apply(
+                        lambda s, g=guid: f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{g}"
+                    ),
+                    scope=scope,
+                    opts=opts,
+                )
+            )
+    return PackIdentity({"azure_client_id": identity.client_id}, resources)
+
+
+def _gcp(
+    name: str, cluster: str, project: str, namespace: str, need: Identity, parent: pulumi.Resource
+) -> PackIdentity:
+    from pulumi_gcp import projects, serviceaccount
+
+    opts = pulumi.ResourceOptions(parent=parent)
+    pack = name.removeprefix(f"{cluster}-")
+    account = serviceaccount.Account(
+        f"{name}-gsa",
+        account_id=gcp_account_id(cluster, pack),
+        display_name=f"{pack} on {cluster}",
+        project=project,
+        opts=opts,
+    )
+    resources: list[pulumi.Resource] = [account]
+    member = account.email.apply(lambda e: f"serviceAccount:{e}")
+    for role in need.gcp_roles:
+        slug = role.rsplit("/", 1)[-1].replace(".", "-").lower()
+        resources.append(projects.IAMMember(f"{name}-{slug}", project=project, role=role, member=member, opts=opts))
+    resources.append(
+        serviceaccount.IAMMember(
+            f"{name}-wi",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{namespace}/{need.service_account}]",
+            opts=opts,
+        )
+    )
+    return PackIdentity({"gcp_service_account": account.email}, resources)

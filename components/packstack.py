@@ -1,0 +1,249 @@
+"""Install a resolved plan onto any cluster through the cluster contract.
+
+The plan is already ordered and validated (see packs/resolve.py); this component only realises it:
+
+- every namespace is created explicitly, and every pack in it depends on it;
+- each pack depends on the packs the plan puts before it (``after``: its layer below, its dependencies,
+  the providers of the capabilities it requires), so a CRD provider is installed and awaited before any
+  pack using its kinds, and ``pulumi destroy`` removes add-ons (which own cloud load balancers and
+  volumes) before the CSI, the CNI and the cluster underneath them -- by construction, no ``--target``;
+- values are inputs of the pack resource, so changing a value is a diff, never a silent no-op;
+- every Kubernetes object goes through the cluster's provider, never an ambient kubeconfig;
+- cloud identities are created from the pack's declared needs and fill its ``{{ identity.* }}`` values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.clusters.contract import ClusterContract
+from components.identities import PackIdentity, create_identity
+from packs.model import ManagedService, Target
+from packs.paths import get, parse_path, with_value
+from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
+
+#: Namespaces every cluster already has; creating them would fight the API server over ownership.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def fill_placeholders(
+    values: Mapping[str, Any], deferred: Sequence[str], known: Mapping[str, pulumi.Output[str]]
+) -> pulumi.Input[Mapping[str, Any]]:
+    """Replace ``{{ identity.* }}`` at the plan's deferred paths with the identity's outputs."""
+    if not deferred:
+        return dict(values)
+    keys = sorted(known)
+
+    def render(resolved: list[str]) -> dict[str, Any]:
+        lookup = dict(zip(keys, resolved, strict=True))
+        out: dict[str, Any] = dict(values)
+        for text_path in deferred:
+            path = parse_path(text_path)
+            current = get(out, path)
+            rendered = PLACEHOLDER.sub(lambda m: lookup[m.group(2).lstrip(".")], current)
+            out = with_value(out, path, rendered)
+        return out
+
+    return pulumi.Output.all(*(known[k] for k in keys)).apply(render)
+
+
+def flatten_settings(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """AKS extension configuration settings are flat ``a.b.c -> "string"`` pairs."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_settings(value, f"{name}."))
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = str(value)
+    return dict(sorted(out.items()))
+
+
+def _problems(cluster: ClusterContract, plan: ResolvedPlan) -> list[str]:
+    """Everything that would fail mid-deployment, found before the first resource is registered."""
+    problems = []
+    if plan.cluster.name != cluster.name:
+        problems.append(f"plan is for cluster {plan.cluster.name}, not {cluster.name}")
+    for pack in plan.packs:
+        where = f"pack {pack.ref} ({pack.layer.value})"
+        if pack.deferred and cluster.workload_identity is None:
+            problems.append(f"{where} needs a cloud identity but {cluster.target.value} clusters have none")
+        if pack.deferred and pack.identity is None:
+            problems.append(f"{where} has identity placeholders but declares no identity")
+        src = pack.source
+        needs = {
+            ManagedService.EKS_ADDON: (Target.EKS, "cluster_name"),
+            ManagedService.AKS_EXTENSION: (Target.AKS, "resource_group_name"),
+        }
+        if src.kind == "managed" and src.service in needs:
+            target, handle = needs[src.service]
+            if cluster.target is not target or handle not in cluster.handles:
+                problems.append(f"{where} is a {src.service.value} but the cluster is {cluster.target.value}")
+        if src.kind == "manifests":
+            missing = [f for f in src.files if not (Path(pack.folder) / f).is_file()]
+            if missing:
+                problems.append(f"{where}: manifest files missing: {', '.join(missing)}")
+    return problems
+
+
+class PackRelease(pulumi.ComponentResource):
+    """One pack on one cluster; failures surface under ``strata:packs:Pack::<cluster>-<pack>``.
+
+    ``deps`` are repeated on the children: a component's ``depends_on`` orders whoever depends on the
+    component, but does not hold back the component's own children.
+    """
+
+    def __init__(self, name: str, pack: ResolvedPack, deps: list[pulumi.Resource], parent: pulumi.Resource) -> None:
+        super().__init__("strata:packs:Pack", name, None, pulumi.ResourceOptions(parent=parent, depends_on=deps))
+        self.deps = deps
+        self.pack_name = pack.name
+        self.version = pack.version
+        self.layer = pack.layer.value
+        self.namespace = pack.namespace
+
+    def finish(self) -> None:
+        self.register_outputs(
+            {"name": self.pack_name, "version": self.version, "layer": self.layer, "namespace": self.namespace}
+        )
+
+
+class PackStack(pulumi.ComponentResource):
+    """Every pack of a resolved plan, installed in plan order through the cluster's provider."""
+
+    def __init__(
+        self,
+        name: str,
+        cluster: ClusterContract,
+        plan: ResolvedPlan,
+        tags: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        problems = _problems(cluster, plan)
+        if problems:
+            raise ValueError(f"cannot install the plan on {cluster.name}:\n  " + "\n  ".join(problems))
+        super().__init__("strata:packs:PackStack", name, None, opts)
+        self.cluster = cluster
+        self.plan = plan
+        self._tags = dict(tags or {})
+        self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        self.releases: dict[str, pulumi.Resource] = {}
+        ready = list(cluster.ready)
+
+        for pack in plan.packs:
+            if pack.cluster_setting:
+                # Realised by the cluster component when it created the cluster.
+                continue
+            before = [self.releases[a] for a in pack.after if a in self.releases] or ready
+            deps = list(before)
+            if pack.namespace and pack.namespace not in SYSTEM_NAMESPACES:
+                deps.append(self._namespace(name, pack, ready))
+            release = PackRelease(f"{name}-{pack.name}", pack, deps, self)
+            identity = PackIdentity()
+            if pack.identity is not None and cluster.workload_identity is not None:
+                identity = create_identity(
+                    f"{name}-{pack.name}", cluster, pack.namespace or "kube-system", pack.identity, self._tags, release
+                )
+            values = fill_placeholders(pack.values, pack.deferred, identity.placeholders)
+            self._install(name, pack, values, identity, release)
+            release.finish()
+            self.releases[pack.name] = release
+
+        self.packs = {
+            p.name: {"version": p.version, "layer": p.layer.value, "namespace": p.namespace, "profile": p.profile}
+            for p in plan.packs
+        }
+        self.profiles = list(plan.profiles)
+        self.register_outputs({"packs": self.packs, "profiles": self.profiles})
+
+    def _namespace(self, name: str, pack: ResolvedPack, ready: list[pulumi.Resource]) -> k8s.core.v1.Namespace:
+        ns = pack.namespace
+        assert ns is not None
+        if ns not in self.namespaces:
+            self.namespaces[ns] = k8s.core.v1.Namespace(
+                f"{name}-ns-{ns}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=ns,
+                    labels={
+                        "app.kubernetes.io/managed-by": "strata",
+                        "strata.io/cluster": self.cluster.name,
+                        "strata.io/pack": pack.name,
+                    },
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=self.cluster.provider, depends_on=ready),
+            )
+        return self.namespaces[ns]
+
+    def _install(
+        self,
+        name: str,
+        pack: ResolvedPack,
+        values: pulumi.Input[Mapping[str, Any]],
+        identity: PackIdentity,
+        release: PackRelease,
+    ) -> None:
+        src = pack.source
+        opts = pulumi.ResourceOptions(parent=release, depends_on=[*release.deps, *identity.resources])
+        k8s_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster.provider))
+        if src.kind == "helm":
+            oci = src.repository.startswith("oci://")
+            k8s.helm.v4.Chart(
+                f"{name}-{pack.name}",
+                # OCI charts are addressed by reference; HTTP repositories by chart name plus repository.
+                chart=f"{src.repository.rstrip('/')}/{src.chart}" if oci else src.chart,
+                repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=src.repository),
+                version=src.version,
+                name=pack.name,
+                namespace=pack.namespace,
+                values=values,
+                opts=k8s_opts,
+            )
+        elif src.kind == "manifests":
+            k8s.yaml.v2.ConfigGroup(
+                f"{name}-{pack.name}",
+                files=[str(Path(pack.folder) / f) for f in src.files],
+                opts=k8s_opts,
+            )
+        elif src.service is ManagedService.EKS_ADDON:
+            from pulumi_aws import eks
+
+            role = identity.placeholders.get("aws_role_arn")
+            eks.Addon(
+                f"{name}-{pack.name}",
+                cluster_name=self.cluster.handles["cluster_name"],
+                addon_name=src.name,
+                addon_version=src.version,
+                configuration_values=pulumi.Output.from_input(values).apply(lambda v: json.dumps(v, sort_keys=True))
+                if pack.values
+                else None,
+                service_account_role_arn=role,
+                # strata owns the add-on's configuration: fields set by hand are overwritten, not kept.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=self._tags,
+                opts=opts,
+            )
+        elif src.service is ManagedService.AKS_EXTENSION:
+            from pulumi_azure_native import kubernetesconfiguration
+
+            kubernetesconfiguration.Extension(
+                f"{name}-{pack.name}",
+                cluster_name=self.cluster.handles["cluster_name"],
+                cluster_resource_name="managedClusters",
+                cluster_rp="Microsoft.ContainerService",
+                resource_group_name=self.cluster.handles["resource_group_name"],
+                extension_type=src.name,
+                version=src.version,
+                auto_upgrade_minor_version=src.version is None,
+                configuration_settings=pulumi.Output.from_input(values).apply(flatten_settings),
+                opts=opts,
+            )
