@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+SOURCE_KINDS = frozenset({"helm", "manifests", "managed"})
+
 
 @dataclass(frozen=True, order=True)
 class PlanError:
@@ -53,11 +55,26 @@ def join_path(prefix: str, loc: Sequence[Any]) -> str:
     return out
 
 
-def from_validation(exc: ValidationError, file: str, prefix: str = "", cluster: str | None = None) -> list[PlanError]:
-    """Translate pydantic's errors into ours, dropping the tagged-union noise from ``loc``."""
+def from_validation(
+    exc: ValidationError,
+    file: str,
+    prefix: str = "",
+    cluster: str | None = None,
+    union_tags: Iterable[str] = (),
+) -> list[PlanError]:
+    """Translate pydantic's errors into ours, dropping the tagged-union noise from ``loc``.
+
+    Pydantic puts the discriminator value of a tagged union into ``loc`` (``edge`` in ``edge.hosts[0]``,
+    ``helm`` in ``source.helm.version``); the user never wrote it, so it is not part of the path.
+    ``union_tags`` are such values at the top of ``loc``; pack source kinds are always dropped.
+    """
+    tags = set(union_tags)
     errors = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+        if loc and loc[0] in tags:
+            loc = loc[1:]
+        loc = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "source" and p in SOURCE_KINDS)]
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling; see the documented fields)"

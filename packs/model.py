@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from packs.paths import format_path, parse_path
 
@@ -70,7 +70,13 @@ def _specifier(value: str) -> str:
     return value
 
 
-ExactVersion = Annotated[str, Field(pattern=EXACT_VERSION)]
+def _exact(value: str) -> str:
+    if not re.match(EXACT_VERSION, value):
+        raise ValueError(f"{value!r} is not an exact version such as 1.2.3 or v1.2.3 (no ranges or wildcards)")
+    return value
+
+
+ExactVersion = Annotated[str, AfterValidator(_exact)]
 SemVer = Annotated[str, Field(pattern=SEMVER)]
 Name = Annotated[str, Field(pattern=DNS_LABEL)]
 Capability = Annotated[

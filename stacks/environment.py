@@ -27,7 +27,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
-from packs.model import Frozen
+from packs.model import Frozen, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
@@ -187,7 +187,8 @@ def _validate_cluster(raw: Any, file: str, field: str, errors: list[PlanError]) 
         spec = _CLUSTER.validate_python(raw)
     except ValidationError as exc:
         cluster = raw.get("name") if isinstance(raw, dict) else None
-        errors.extend(from_validation(exc, file, field, cluster if isinstance(cluster, str) else None))
+        name = cluster if isinstance(cluster, str) else None
+        errors.extend(from_validation(exc, file, field, name, union_tags=[t.value for t in Target]))
         return []
     return [ClusterEntry(spec, file, field)]
 

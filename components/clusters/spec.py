@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, Target, parse_ref
 
@@ -110,15 +110,16 @@ class ClusterSpec(Frozen):
             parse_ref(ref)
         return refs
 
-    @model_validator(mode="after")
-    def _supported_version(self) -> ClusterSpec:
-        allowed = SUPPORTED_KUBERNETES[self.target]
-        if Version(self.kubernetes_version) not in SpecifierSet(allowed):
-            raise ValueError(
-                f"kubernetes_version {self.kubernetes_version} is not supported on {self.target.value} "
-                f"(supported: {allowed})"
-            )
-        return self
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, value: str, info: ValidationInfo) -> str:
+        target = info.data.get("target")
+        if target is None:
+            return value
+        allowed = SUPPORTED_KUBERNETES[Target(target)]
+        if Version(value) not in SpecifierSet(allowed):
+            raise ValueError(f"Kubernetes {value} is not supported on {Target(target).value} (supported: {allowed})")
+        return value
 
     @property
     def region_name(self) -> str | None:
@@ -511,15 +512,16 @@ class EdgeClusterSpec(ClusterSpec):
 
     settings_model: ClassVar[type[BaseModel] | None] = EdgeSettings
 
-    @model_validator(mode="after")
-    def _hosts(self) -> EdgeClusterSpec:
-        if self.hosts[0].role != "server":
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, hosts: tuple[EdgeHost, ...]) -> tuple[EdgeHost, ...]:
+        if hosts and hosts[0].role != "server":
             raise ValueError("hosts[0] must be a server: it bootstraps the cluster")
-        names = [h.name for h in self.hosts]
+        names = [h.name for h in hosts]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"host names used twice: {dup}")
-        return self
+        return hosts
 
     @property
     def region_name(self) -> str | None:

@@ -1,0 +1,87 @@
+"""Benchmark: the offline plan of the edge environment scaled to 200, 1,000 and 10,000 sites.
+
+Each size runs in a fresh interpreter so peak memory (max RSS) belongs to that size alone. Reported:
+wall time of loading + validating the environment and resolving every cluster, clusters/second, the
+time to render the ``--json`` document, and peak RSS. Run: ``python -m bench.plan_bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.fleet import write
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = (200, 1_000, 10_000)
+
+
+def prepare(count: int, folder: Path) -> Path:
+    """A config folder holding the shipped edge environment with an inventory of ``count`` sites."""
+    config = folder / "config"
+    (config / "inventories").mkdir(parents=True)
+    shutil.copy(ROOT / "stacks/config/Pulumi.edge.yaml", config / "Pulumi.edge.yaml")
+    env = yaml.safe_load((config / "Pulumi.edge.yaml").read_text())
+    write(config / env["config"]["strata:inventory"]["file"], count)
+    return config
+
+
+def measure(config: Path) -> dict[str, float]:
+    """Runs inside the child interpreter."""
+    from stacks.plan import plan_environment
+
+    start = time.perf_counter()
+    result = plan_environment("edge", config_dir=config)
+    planned = time.perf_counter()
+    document = json.dumps(result.as_dict())
+    rendered = time.perf_counter()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "clusters": len(result.clusters),
+        "plan_s": planned - start,
+        "json_s": rendered - planned,
+        "json_mib": len(document) / 2**20,
+        "peak_mib": peak_kib / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child)))
+        return
+    rows = []
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = prepare(size, Path(tmp))
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.plan_bench", "--child", str(config)],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows.append(json.loads(out.stdout))
+    print("| sites | plan (s) | clusters/s | --json render (s) | JSON (MiB) | peak RSS (MiB) |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['clusters']:,} | {r['plan_s']:.2f} | {r['clusters'] / r['plan_s']:,.0f} | "
+            f"{r['json_s']:.2f} | {r['json_mib']:.1f} | {r['peak_mib']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
