@@ -80,6 +80,8 @@ def parse_outputs(raw: Any, stack: str, cluster: str) -> ClusterOutputs:
     if not isinstance(raw, Mapping):
         raise ContractError(f"{where}: no cluster contract exported (export '{EXPORT_KEY}.{cluster}' is missing)")
     version = raw.get("schema_version")
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)  # numbers cross the engine as floats
     if version != SCHEMA_VERSION:
         raise ContractError(
             f"{where}: cluster contract schema_version {version!r} is not supported by this consumer "
@@ -112,7 +114,7 @@ def cluster_from_reference(
 ) -> ClusterReference:
     """Read ``clusters.<cluster>`` from a platform stack, validate it, and build a provider for it."""
     ref = stack if isinstance(stack, pulumi.StackReference) else pulumi.StackReference(stack)
-    stack_name = stack if isinstance(stack, str) else stack._name
+    stack_name = stack if isinstance(stack, str) else getattr(stack, "_name", "<stack reference>")
     name = name or cluster
     outputs = ref.get_output(EXPORT_KEY).apply(
         lambda all_clusters: parse_outputs((all_clusters or {}).get(cluster), stack_name, cluster)
@@ -120,7 +122,8 @@ def cluster_from_reference(
     provider = k8s.Provider(
         f"{name}-k8s",
         kubeconfig=pulumi.Output.secret(outputs.apply(lambda o: o.kubeconfig)),
-        cluster_identifier=outputs.apply(lambda o: cluster_identifier(o.target, o.name)),
+        # The identity of a cluster is not a secret, even though it travels inside a secret export.
+        cluster_identifier=pulumi.Output.unsecret(outputs.apply(lambda o: cluster_identifier(o.target, o.name))),
         enable_server_side_apply=True,
         opts=opts,
     )

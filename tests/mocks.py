@@ -126,3 +126,26 @@ def resolve(output: pulumi.Output[Any]) -> Any:
 
 def is_secret(output: pulumi.Output[Any]) -> bool:
     return bool(asyncio.get_event_loop().run_until_complete(output.is_secret()))
+
+
+#: Registrations that are not plain Kubernetes objects (providers, provider-side components).
+_NOT_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/", "kubernetes:yaml/")
+
+
+def kubernetes_objects(mocks: GraphMocks) -> list[dict[str, Any]]:
+    """Every raw Kubernetes object the program registered, as the API server would receive it."""
+    objects = []
+    for r in mocks.resources:
+        if r.typ.startswith("kubernetes:") and r.custom and not r.typ.startswith(_NOT_OBJECTS):
+            objects.append({k: v for k, v in r.inputs.items() if v is not None})
+    return objects
+
+
+def validate_objects(mocks: GraphMocks, kubernetes_version: str) -> int:
+    """Validate every registered object against the upstream OpenAPI schema; returns how many."""
+    import kubernetes_validate
+
+    objects = kubernetes_objects(mocks)
+    for obj in objects:
+        kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+    return len(objects)

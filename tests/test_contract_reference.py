@@ -1,0 +1,98 @@
+"""Stack references between teams: the versioned contract, the consumer helper, the example team space."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from examples.team_space.team_space import TeamSpace, TeamSpaceArgs
+from stacks.contract import SCHEMA_VERSION, ContractError, cluster_from_reference, parse_outputs
+from tests.mocks import GraphMocks, is_secret, resolve, settle, validate_objects
+
+
+def contract(**extra: Any) -> dict[str, Any]:
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "name": "dev-eks",
+        "target": "eks",
+        "kubernetes_version": "1.31",
+        "endpoint": "https://ABC.gr7.eu-west-1.eks.amazonaws.com",
+        "kubeconfig": "apiVersion: v1\nkind: Config\n",
+        "oidc_issuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/ABC",
+        "profiles": ["cloud-standard@1.0.0"],
+        "packs": {
+            "cert-manager": {
+                "version": "1.16.2",
+                "layer": "addon",
+                "namespace": "cert-manager",
+                "profile": "cloud-standard@1.0.0",
+            }
+        },
+    }
+    doc.update(extra)
+    return doc
+
+
+def reference(mocks: GraphMocks, clusters: dict[str, Any]) -> None:
+    mocks.state_for["pulumi:pulumi:StackReference"] = lambda args: {
+        "name": args.inputs.get("name"),
+        "outputs": {"clusters": clusters, "environment": "dev"},
+        "secretOutputNames": ["clusters"],
+    }
+
+
+def test_reference_gives_validated_contract_and_provider(mocks: GraphMocks) -> None:
+    reference(mocks, {"dev-eks": contract()})
+    ref = cluster_from_reference("acme/strata/dev", "dev-eks", name="payments")
+    outputs = resolve(ref.outputs)
+    assert outputs.name == "dev-eks" and outputs.packs["cert-manager"].version == "1.16.2"
+    assert is_secret(ref.kubeconfig)
+    settle()
+    provider = mocks.named("payments-k8s")
+    assert provider.typ == "pulumi:providers:kubernetes"
+    assert provider.inputs["clusterIdentifier"] == "strata/eks/dev-eks"
+    # The kubeconfig reaches the provider only as a secret.
+    assert "4dabf18193072939515e22adb298388d" in provider.inputs["kubeconfig"]
+
+
+def test_wrong_schema_version_is_a_clear_error(mocks: GraphMocks) -> None:
+    reference(mocks, {"dev-eks": contract(schema_version=99)})
+    ref = cluster_from_reference("acme/strata/dev", "dev-eks")
+    with pytest.raises(ContractError, match=r"stack acme/strata/dev, cluster dev-eks: .*schema_version 99 .*expects 1"):
+        resolve(ref.outputs)
+
+
+def test_missing_cluster_is_a_clear_error(mocks: GraphMocks) -> None:
+    reference(mocks, {"dev-eks": contract()})
+    ref = cluster_from_reference("acme/strata/dev", "dev-aks")
+    with pytest.raises(ContractError, match="cluster dev-aks: no cluster contract exported"):
+        resolve(ref.outputs)
+
+
+def test_invalid_contract_fields_are_named() -> None:
+    with pytest.raises(ContractError, match="target"):
+        parse_outputs(contract(target="openshift"), "s", "c")
+    with pytest.raises(ContractError, match="kubeconfig"):
+        parse_outputs({k: v for k, v in contract().items() if k != "kubeconfig"}, "s", "c")
+
+
+def test_team_space_objects_are_valid_and_ordered(mocks: GraphMocks) -> None:
+    reference(mocks, {"dev-eks": contract()})
+    ref = cluster_from_reference("acme/strata/dev", "dev-eks")
+    TeamSpace("payments", TeamSpaceArgs(team="payments", admin_group="payments-admins"), provider=ref.provider)
+    settle()
+    assert validate_objects(mocks, "1.31") == 5
+    ns = mocks.named("payments-ns")
+    for name in ("payments-quota", "payments-limits", "payments-admins", "payments-default-deny"):
+        obj = mocks.named(name)
+        assert ns.urn in obj.dependencies
+        assert obj.inputs["metadata"]["namespace"] == "payments"
+        assert obj.provider.startswith(mocks.named("dev-eks-k8s").urn)
+    policy = mocks.named("payments-default-deny").inputs["spec"]
+    assert policy["podSelector"] == {} and policy["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_team_space_rejects_bad_quantities() -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        TeamSpaceArgs(team="payments", admin_group="g", cpu="lots")
