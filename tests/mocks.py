@@ -61,8 +61,11 @@ class GraphMocks(pulumi.runtime.Mocks):
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.typ == typ]
 
-    def named(self, name: str) -> Registration:
-        found = [r for r in self.resources if r.name == name]
+    def named(self, name: str, typ: str | None = None) -> Registration:
+        """The one resource with this name; strata's own components yield to the resource they wrap."""
+        found = [r for r in self.resources if r.name == name and (typ is None or r.typ == typ)]
+        if typ is None and len(found) > 1:
+            found = [r for r in found if not r.typ.startswith("strata:")]
         if len(found) != 1:
             raise AssertionError(f"expected one resource named {name!r}, found {len(found)}")
         return found[0]

@@ -1,0 +1,228 @@
+"""PackStack under mocks: plan order as dependencies, explicit namespaces, identities, managed add-ons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.clusters.contract import ClusterContract, WorkloadIdentity, make_provider
+from components.packstack import PackStack, fill_placeholders, flatten_settings
+from packs.catalogue import load_catalogue
+from packs.model import Target
+from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
+from tests.catalogue_builder import facts, on_disk, pack, profile
+from tests.mocks import GraphMocks, resolve, settle, validate_objects
+
+SYSTEM = {"kind": "managed", "service": "cluster"}
+PACKS = [
+    pack("node-os", "os", source={**SYSTEM, "name": "node-os"}, namespace=None, requires=[]),
+    pack(
+        "vpc-cni",
+        "cni",
+        source={"kind": "managed", "service": "eks-addon", "name": "vpc-cni", "version": "v1.19.2-eksbuild.1"},
+        namespace="kube-system",
+        constraints={"targets": ["eks"]},
+    ),
+    pack("flannel", "cni", source={**SYSTEM, "name": "network"}, namespace=None, constraints={"targets": ["edge"]}),
+    pack(
+        "ebs-csi",
+        "csi",
+        source={
+            "kind": "managed",
+            "service": "eks-addon",
+            "name": "aws-ebs-csi-driver",
+            "version": "v1.37.0-eksbuild.1",
+        },
+        namespace="kube-system",
+        identity={
+            "service_account": "ebs-csi-controller-sa",
+            "aws_policy_arns": ["arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"],
+        },
+        constraints={"targets": ["eks"]},
+        provides=["storage-class"],
+    ),
+    pack(
+        "crds",
+        provides=["crds:example.io"],
+        source={"kind": "helm", "repository": "oci://registry.example.com/charts", "chart": "crds", "version": "1.0.0"},
+    ),
+    pack(
+        "dns",
+        requires=["cni", "crds:example.io"],
+        identity={"service_account": "dns", "aws_policy": {"Version": "2012-10-17", "Statement": []}},
+        overlays={
+            "eks": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "{{ identity.aws_role_arn }}"}}}
+        },
+        constraints={"targets": ["eks", "edge"]},
+    ),
+    pack(
+        "policies", source={"kind": "manifests", "files": ["policy.yaml"]}, namespace="policies", depends={"dns": ">=1"}
+    ),
+]
+VALUES = {"dns": {"txtOwnerId": "{{ cluster.name }}", "replicas": 2}}
+PROFILES = [
+    profile(
+        "std",
+        [
+            {"pack": "node-os@1.0.0"},
+            {"pack": "vpc-cni@1.0.0", "targets": ["eks"], "values": {"env": {"ENABLE_PREFIX_DELEGATION": "true"}}},
+            {"pack": "flannel@1.0.0", "targets": ["edge"]},
+            {"pack": "ebs-csi@1.0.0", "targets": ["eks"]},
+            {"pack": "policies@1.0.0"},
+            {"pack": "dns@1.0.0"},
+            {"pack": "crds@1.0.0"},
+        ],
+        targets=["eks", "edge"],
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("cat")
+    packs_dir = on_disk(root, PACKS, PROFILES, VALUES)
+    (packs_dir / "catalog/policies/1.0.0/policy.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: p, namespace: policies}\ndata: {a: b}\n"
+    )
+    return load_catalogue(packs_dir)
+
+
+def plan_for(catalogue: Any, target: str, name: str = "c1") -> ResolvedPlan:
+    return Resolver(catalogue).resolve(ClusterRequest(facts(name, target), ("std@1.0.0",)))
+
+
+class Host(pulumi.ComponentResource):
+    def __init__(self, name: str) -> None:
+        super().__init__("test:index:Host", name, None, None)
+
+
+def contract(name: str, target: Target, identity: WorkloadIdentity | None) -> ClusterContract:
+    host = Host(name)
+    ready = Host(f"{name}-nodes")
+    provider = make_provider(name, target, pulumi.Output.secret("kubeconfig"), host, depends_on=[ready])
+    return ClusterContract(
+        name=name,
+        target=target,
+        facts=facts(name, target.value),
+        kubernetes_version=pulumi.Output.from_input("1.31"),
+        endpoint=pulumi.Output.from_input("https://example"),
+        kubeconfig=pulumi.Output.secret("kubeconfig"),
+        provider=provider,
+        workload_identity=identity,
+        handles={"cluster_name": pulumi.Output.from_input(name)},
+        ready=[ready],
+    )
+
+
+def irsa() -> WorkloadIdentity:
+    return WorkloadIdentity(
+        kind="aws-irsa",
+        issuer=pulumi.Output.from_input("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC"),
+        provider_arn=pulumi.Output.from_input(
+            "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+        ),
+    )
+
+
+def role_state(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    return {"arn": f"arn:aws:iam::123456789012:role/{args.name}", "name": args.name}
+
+
+def test_eks_plan_becomes_ordered_resources(mocks: GraphMocks, catalogue: Any) -> None:
+    mocks.state_for["aws:iam/role:Role"] = role_state
+    stack = PackStack("c1", contract("c1", Target.EKS, irsa()), plan_for(catalogue, "eks"), tags={"team": "platform"})
+    settle()
+    # Cluster-setting packs make no resources; managed add-ons are EKS add-ons; others are charts/config groups.
+    assert not [r for r in mocks.resources if "node-os" in r.name]
+    cni = mocks.named("c1-vpc-cni")
+    assert cni.typ == "aws:eks/addon:Addon"
+    assert cni.inputs["addonVersion"] == "v1.19.2-eksbuild.1"
+    assert json.loads(cni.inputs["configurationValues"]) == {"env": {"ENABLE_PREFIX_DELEGATION": "true"}}
+    ebs = mocks.named("c1-ebs-csi")
+    assert ebs.inputs["serviceAccountRoleArn"] == "arn:aws:iam::123456789012:role/c1-ebs-csi-irsa"
+    trust = json.loads(mocks.named("c1-ebs-csi-irsa").inputs["assumeRolePolicy"])
+    condition = trust["Statement"][0]["Condition"]["StringEquals"]
+    assert (
+        condition["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"]
+        == "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+    )
+    assert mocks.named("c1-ebs-csi-irsa-0").inputs["policyArn"].endswith("AmazonEBSCSIDriverPolicy")
+
+    chart = mocks.named("c1-dns")
+    assert chart.typ == "kubernetes:helm.sh/v4:Chart" and not chart.custom
+    assert chart.inputs["chart"] == "dns" and chart.inputs["version"] == "1.0.0"
+    assert chart.inputs["repositoryOpts"] == {"repo": "https://charts.example.com"}
+    assert chart.inputs["values"]["txtOwnerId"] == "c1"
+    annotation = chart.inputs["values"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert annotation == "arn:aws:iam::123456789012:role/c1-dns-irsa"
+    assert mocks.named("c1-dns-irsa-inline").typ == "aws:iam/rolePolicy:RolePolicy"
+    oci = mocks.named("c1-crds")
+    assert oci.inputs["chart"] == "oci://registry.example.com/charts/crds" and "repositoryOpts" not in oci.inputs
+
+    # Every Kubernetes object uses the cluster's provider, never the default one.
+    provider_urn = mocks.named("c1-k8s").urn
+    for r in mocks.resources:
+        if r.typ.startswith("kubernetes:"):
+            assert r.provider.startswith(provider_urn), r.name
+
+    # Plan order is the dependency graph: crds before dns before policies; csi before add-ons. Depending on
+    # a pack's component means depending on what it contains (the engine receives the children's URNs).
+    release = {r.name: r for r in mocks.of_type("strata:packs:Pack")}
+
+    def waits_for(later: str, earlier: str) -> bool:
+        inside = {r.urn for r in mocks.resources if r.parent == release[earlier].urn}
+        return bool(inside) and inside <= set(release[later].dependencies)
+
+    assert waits_for("c1-dns", "c1-crds")
+    assert waits_for("c1-policies", "c1-dns")
+    assert waits_for("c1-crds", "c1-ebs-csi")
+    assert waits_for("c1-ebs-csi", "c1-vpc-cni")
+    assert not waits_for("c1-vpc-cni", "c1-ebs-csi")
+    # ...and repeated on the children, which is what the engine actually waits on.
+    assert mocks.named("c1-crds").urn in chart.dependencies
+    assert mocks.named("c1-ns-dns").urn in chart.dependencies
+
+    # Namespaces are explicit (system namespaces are not created) and valid objects.
+    names = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:core/v1:Namespace")}
+    assert names == {"crds", "dns", "policies"}
+    assert validate_objects(mocks, "1.31") == 3
+    assert resolve(pulumi.Output.from_input(stack.packs["dns"]["version"])) == "1.0.0"
+
+
+def test_manifest_pack_is_a_config_group(mocks: GraphMocks, catalogue: Any) -> None:
+    mocks.state_for["aws:iam/role:Role"] = role_state
+    PackStack("c1", contract("c1", Target.EKS, irsa()), plan_for(catalogue, "eks"))
+    settle()
+    group = mocks.named("c1-policies")
+    assert group.typ == "kubernetes:yaml/v2:ConfigGroup"
+    assert Path(group.inputs["files"][0]).read_text().startswith("apiVersion: v1")
+
+
+def test_edge_plan_has_no_cloud_resources(mocks: GraphMocks, catalogue: Any) -> None:
+    PackStack("e1", contract("e1", Target.EDGE, None), plan_for(catalogue, "edge", "e1"))
+    settle()
+    assert not [r for r in mocks.resources if r.typ.startswith(("aws:", "azure-native:", "gcp:"))]
+    assert mocks.named("e1-dns").inputs["values"] == {"txtOwnerId": "e1", "replicas": 2}
+
+
+def test_identity_needed_on_a_cluster_without_one_fails_before_anything(mocks: GraphMocks, catalogue: Any) -> None:
+    eks_plan = plan_for(catalogue, "eks")
+    edge_contract = contract("c1", Target.EDGE, None)
+    settle()
+    before = len(mocks.resources)
+    with pytest.raises(ValueError, match=r"pack ebs-csi@1.0.0 \(csi\) is a eks-addon but the cluster is edge"):
+        PackStack("c1", edge_contract, eks_plan)
+    settle()
+    assert len(mocks.resources) == before
+
+
+def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
+    values = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
+    filled = fill_placeholders(values, ["a.b"], {"aws_role_arn": pulumi.Output.from_input("arn:x")})
+    assert resolve(filled) == {"a": {"b": "role=arn:x"}, "c": 1}
+    assert values["a"]["b"] == "role={{ identity.aws_role_arn }}"  # the plan is never mutated
+    assert flatten_settings({"x": {"y": True, "z": [1]}, "n": 3}) == {"n": "3", "x.y": "true", "x.z": "[1]"}
