@@ -52,7 +52,7 @@ def _try(refs: tuple[str, ...], target: Target) -> tuple[str | None, list[PlanEr
     capabilities = ("cni", "storage-class") if target is Target.EXISTING else ()
     for version in reversed(_kubernetes_versions(target)):
         facts = ClusterFacts(name="lint", target=target, kubernetes_version=version, capabilities=capabilities)
-        plan, errors = Resolver(CATALOGUE).try_resolve(ClusterRequest(facts, refs))
+        _, errors = Resolver(CATALOGUE).try_resolve(ClusterRequest(facts, refs))
         errors = [e for e in errors if "(required, no default)" not in e.message]
         if not errors:
             return version, []
