@@ -1,0 +1,445 @@
+"""An AKS cluster behind the strata cluster contract.
+
+What it creates, and why each choice was made:
+
+- a resource group (unless ``spec.resource_group`` names an existing one), so that a cluster and everything
+  Azure creates beside it go away together;
+- a ``ManagedCluster`` with a system-assigned identity, Entra ID (managed AAD) authentication with Azure RBAC,
+  local accounts disabled (so no static admin credential exists anywhere), the OIDC issuer and workload identity
+  (packs get cloud identities through federated credentials, never secrets), Azure CNI (overlay by default) and
+  the managed CSI drivers chosen by the profile;
+- only the *first* system pool inline in ``agentPoolProfiles``: the API refuses a cluster without a pool, but it
+  also refuses adding or removing pools through the cluster resource later, so every other pool is its own
+  ``AgentPool`` resource that can be added, replaced or drained independently;
+- a kubeconfig that runs ``kubelogin`` with the Azure CLI's login, built from the endpoint and CA of the
+  cluster-user credential, so the stored kubeconfig holds no token and never changes between runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi_azure_native import authorization, containerservice, resources
+from pydantic import ValidationError
+
+from components.clusters.contract import (
+    ClusterComponent,
+    ClusterContract,
+    WorkloadIdentity,
+    exec_kubeconfig,
+    make_provider,
+)
+from components.clusters.spec import AksClusterSpec, AksNodePool, AksSettings
+from packs.model import Target
+
+#: The application id of the AKS Entra ID server app; every AKS cluster with managed AAD accepts tokens for it.
+AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+KUBELOGIN_ARGS: tuple[str, ...] = ("get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_ID)
+KUBELOGIN_INSTALL_HINT = (
+    "kubelogin is required to reach AKS clusters with Entra ID authentication: "
+    "'az aks install-cli' or https://azure.github.io/kubelogin/install.html"
+)
+#: The StorageClass the Azure Disk CSI driver installs on every AKS cluster.
+STORAGE_CLASS = "managed-csi"
+#: Address space of the virtual network AKS creates when none is given; pods and services must stay clear of it.
+AKS_MANAGED_VNET = ipaddress.ip_network("10.224.0.0/12")
+#: Ranges AKS refuses for the service (and overlay pod) address range.
+AKS_RESERVED_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24")
+)
+#: DNS prefixes are 1-54 characters: the API server FQDN adds a random suffix and the region's zone.
+DNS_PREFIX_MAX = 54
+#: AKS refuses system pools that cannot hold its own add-ons.
+SYSTEM_POOL_MIN_PODS = 30
+RESERVED_LABEL_PREFIXES = ("kubernetes.azure.com/",)
+
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+# ----------------------------------------------------------------------------------------- kubeconfig
+
+
+def exec_kubeconfig_from_credential(name: str, credential_kubeconfig: str) -> str:
+    """The strata kubeconfig for an AKS cluster, from the kubeconfig ``listClusterUserCredential`` returns.
+
+    Whatever user section Azure returns (a ``devicecode`` exec plugin, a legacy ``azure`` auth-provider) suits
+    a person at a terminal, not an unattended deployment; only the endpoint and CA are kept, and the user
+    becomes ``kubelogin get-token --login azurecli`` so a deployment authenticates as whoever runs it, with
+    no token stored and the same text on every run.
+    """
+    doc = yaml.safe_load(credential_kubeconfig)
+    if not isinstance(doc, dict) or not doc.get("clusters"):
+        raise ValueError("the AKS credential is not a kubeconfig with a cluster")
+    clusters: list[dict[str, Any]] = doc["clusters"]
+    chosen = clusters[0]
+    current = doc.get("current-context")
+    for context in doc.get("contexts") or []:
+        if context.get("name") == current:
+            wanted = (context.get("context") or {}).get("cluster")
+            chosen = next((c for c in clusters if c.get("name") == wanted), chosen)
+            break
+    cluster = chosen.get("cluster") or {}
+    server = cluster.get("server")
+    ca_data = cluster.get("certificate-authority-data")
+    if not server or not ca_data:
+        raise ValueError("the AKS credential has no server or certificate-authority-data")
+    return exec_kubeconfig(name, server, ca_data, "kubelogin", KUBELOGIN_ARGS, install_hint=KUBELOGIN_INSTALL_HINT)
+
+
+def _from_credentials(name: str, result: Any) -> str:
+    kubeconfigs = result.kubeconfigs or []
+    if not kubeconfigs:
+        raise ValueError(f"AKS returned no user credential for cluster {name!r}")
+    return exec_kubeconfig_from_credential(name, base64.b64decode(kubeconfigs[0].value).decode("utf-8"))
+
+
+# ----------------------------------------------------------------------------------------- validation
+
+
+def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:
+    """The profile's cluster settings as :class:`AksSettings`; errors name the settings path."""
+    try:
+        return AksSettings.model_validate(dict(settings or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in ("settings", *first["loc"]))
+        raise ValueError(f"{path}: {first['msg']}") from exc
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_key_problem(key: str) -> str | None:
+    prefix, _, label = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return "prefix is not a DNS subdomain"
+    if not _LABEL_NAME.match(label):
+        return "name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def _check_network(spec: AksClusterSpec, settings: AksSettings) -> None:
+    net = settings.network
+    if net.network_dataplane == "cilium":
+        if net.network_plugin_mode != "overlay":
+            raise ValueError(
+                "settings.network.network_plugin_mode: the cilium dataplane needs overlay mode here (pods get no "
+                f"subnet of their own), got {net.network_plugin_mode!r}"
+            )
+        if net.network_policy not in ("cilium", None):
+            raise ValueError(
+                "settings.network.network_policy: the cilium dataplane enforces policy itself; use 'cilium' or "
+                f"leave it unset, got {net.network_policy!r}"
+            )
+    elif net.network_policy == "cilium":
+        raise ValueError("settings.network.network_policy: 'cilium' needs settings.network.network_dataplane: cilium")
+
+    for field, cidr in (("service_cidr", spec.service_cidr), ("pod_cidr", spec.pod_cidr)):
+        network = ipaddress.ip_network(cidr)
+        if network.overlaps(AKS_MANAGED_VNET):
+            raise ValueError(f"{field}: {cidr} overlaps {AKS_MANAGED_VNET}, the virtual network AKS creates for nodes")
+        for reserved in AKS_RESERVED_RANGES:
+            if network.overlaps(reserved):
+                raise ValueError(f"{field}: {cidr} overlaps {reserved}, which AKS reserves")
+
+
+def _check_pools(pools: Sequence[AksNodePool]) -> None:
+    seen: set[str] = set()
+    for i, pool in enumerate(pools):
+        where = f"node_pools[{i}]"
+        if pool.name in seen:
+            raise ValueError(f"{where}.name: {pool.name!r} is used by another pool")
+        seen.add(pool.name)
+        if not pool.name[0].isalpha():
+            raise ValueError(f"{where}.name: AKS pool names start with a lowercase letter, got {pool.name!r}")
+        if pool.system and pool.min_size < 1:
+            raise ValueError(f"{where}.min_size: a system pool needs at least one node, got {pool.min_size}")
+        if pool.system and pool.max_pods < SYSTEM_POOL_MIN_PODS:
+            raise ValueError(
+                f"{where}.max_pods: a system pool must allow at least {SYSTEM_POOL_MIN_PODS} pods, got {pool.max_pods}"
+            )
+        for key, value in pool.labels.items():
+            if key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(f"{where}.labels: {key!r} uses a prefix AKS reserves for itself")
+            problem = _label_key_problem(key)
+            if problem:
+                raise ValueError(f"{where}.labels: key {key!r}: {problem}")
+            if not _LABEL_VALUE.match(value):
+                raise ValueError(f"{where}.labels: value {value!r} of {key!r} is not a valid label value")
+        for j, taint in enumerate(pool.taints):
+            problem = _label_key_problem(taint.key)
+            if problem:
+                raise ValueError(f"{where}.taints[{j}].key: {taint.key!r}: {problem}")
+            if not _LABEL_VALUE.match(taint.value):
+                raise ValueError(f"{where}.taints[{j}].value: {taint.value!r} is not a valid taint value")
+
+
+def validate_spec(spec: AksClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:
+    """Every AKS-specific rule the spec model cannot know, checked before a single resource exists.
+
+    Each of these would otherwise fail only after the resource group (and sometimes the cluster) had been
+    created, leaving a half-built environment behind.
+    """
+    parsed = validate_settings(settings)
+    if len(spec.name) > DNS_PREFIX_MAX:
+        raise ValueError(f"name: {spec.name!r} is longer than {DNS_PREFIX_MAX} characters, the AKS DNS prefix limit")
+    if spec.tenant_id is not None and not _is_guid(spec.tenant_id):
+        raise ValueError(f"tenant_id: {spec.tenant_id!r} is not a GUID")
+    for i, group in enumerate(spec.admin_group_object_ids):
+        if not _is_guid(group):
+            raise ValueError(f"admin_group_object_ids[{i}]: {group!r} is not an Entra ID object id (GUID)")
+    _check_network(spec, parsed)
+    _check_pools(spec.node_pools)
+    return parsed
+
+
+# ----------------------------------------------------------------------------------------- the component
+
+
+def _taint(key: str, value: str, effect: str) -> str:
+    # AKS takes node taints as key=value:Effect and refuses the form without '=', so an empty value stays 'key=:'.
+    return f"{key}={value}:{effect}"
+
+
+def _scaling(pool: AksNodePool) -> dict[str, Any]:
+    """Autoscaler bounds when the pool may scale; a fixed count when min_size == max_size."""
+    if pool.min_size < pool.max_size:
+        return {
+            "count": pool.initial_size,
+            "enable_auto_scaling": True,
+            "min_count": pool.min_size,
+            "max_count": pool.max_size,
+        }
+    return {"count": pool.max_size, "enable_auto_scaling": False}
+
+
+class AksCluster(ClusterComponent):
+    """An AKS cluster with Entra ID + Azure RBAC, workload identity and separately managed node pools."""
+
+    @staticmethod
+    def validate(spec: AksClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None = None) -> AksSettings:
+        """The component's own checks, creating nothing.
+
+        The environment program calls this for every cluster before anything is registered, so a bad AKS
+        setting is reported as a plan error instead of failing half-way through a deployment.
+        """
+        return validate_spec(spec, settings)
+
+    def __init__(
+        self,
+        name: str,
+        spec: AksClusterSpec,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        protect: bool = False,
+        tags: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        # Checked before even the component registers: a rejected spec leaves nothing behind in the stack.
+        parsed = self.validate(spec, settings)
+        super().__init__("strata:clusters:AksCluster", name, None, opts)
+
+        all_tags = {**dict(tags or {}), **spec.labels}
+        child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect))
+        os_sku = parsed.node_os.os_sku
+
+        # ---------------------------------------------------------------- resource group
+        if spec.resource_group is None:
+            group = resources.ResourceGroup(f"{name}-rg", location=spec.location, tags=all_tags, opts=guarded)
+            rg_name: pulumi.Output[str] = group.name
+        else:
+            rg_name = pulumi.Output.from_input(spec.resource_group)
+
+        tenant_id: pulumi.Input[str] = (
+            spec.tenant_id
+            if spec.tenant_id is not None
+            else authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self)).tenant_id
+        )
+
+        # ---------------------------------------------------------------- the cluster and its first system pool
+        system_pools = [p for p in spec.node_pools if p.system]
+        first = system_pools[0]
+        others = [p for p in spec.node_pools if p is not first]
+
+        net = parsed.network
+        storage = parsed.storage
+        cluster_ignore = ["agentPoolProfiles[0].count"] if first.min_size < first.max_size else []
+
+        cluster = containerservice.ManagedCluster(
+            f"{name}-aks",
+            resource_group_name=rg_name,
+            location=spec.location,
+            kubernetes_version=spec.kubernetes_version,
+            dns_prefix=spec.name,
+            identity=containerservice.ManagedClusterIdentityArgs(
+                type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED
+            ),
+            sku=containerservice.ManagedClusterSKUArgs(
+                name=containerservice.ManagedClusterSKUName.BASE, tier=spec.sku_tier
+            ),
+            enable_rbac=True,
+            disable_local_accounts=True,
+            aad_profile=containerservice.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                tenant_id=tenant_id,
+                admin_group_object_ids=list(spec.admin_group_object_ids),
+            ),
+            oidc_issuer_profile=containerservice.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=containerservice.ManagedClusterSecurityProfileArgs(
+                workload_identity=containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
+            ),
+            api_server_access_profile=(
+                containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                    enable_private_cluster=True,
+                    # A public DNS name (resolving to the private IP) lets peered networks and VPN clients reach
+                    # the API without linking the cluster's private DNS zone to every network.
+                    enable_private_cluster_public_fqdn=True,
+                )
+                if spec.private_cluster
+                else None
+            ),
+            network_profile=containerservice.ContainerServiceNetworkProfileArgs(
+                network_plugin=net.network_plugin,
+                network_plugin_mode=net.network_plugin_mode,
+                network_dataplane=net.network_dataplane,
+                network_policy=net.network_policy,
+                # Used by overlay only; without overlay pods take node-subnet addresses and AKS ignores it. It is
+                # sent either way because the SDK would otherwise fill in its own default.
+                pod_cidr=spec.pod_cidr,
+                service_cidr=spec.service_cidr,
+                dns_service_ip=spec.dns_service_ip,
+                load_balancer_sku=containerservice.LoadBalancerSku.STANDARD,
+            ),
+            storage_profile=containerservice.ManagedClusterStorageProfileArgs(
+                disk_csi_driver=containerservice.ManagedClusterStorageProfileDiskCSIDriverArgs(
+                    enabled=storage.disk_csi_driver
+                ),
+                file_csi_driver=containerservice.ManagedClusterStorageProfileFileCSIDriverArgs(
+                    enabled=storage.file_csi_driver
+                ),
+                snapshot_controller=containerservice.ManagedClusterStorageProfileSnapshotControllerArgs(
+                    enabled=storage.snapshot_controller
+                ),
+            ),
+            agent_pool_profiles=[
+                containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name=first.name,
+                    mode=containerservice.AgentPoolMode.SYSTEM,
+                    type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                    os_type=containerservice.OSType.LINUX,
+                    os_sku=os_sku,
+                    vm_size=first.vm_size,
+                    availability_zones=list(first.zones),
+                    os_disk_size_gb=first.os_disk_size_gib,
+                    max_pods=first.max_pods,
+                    node_labels=dict(first.labels),
+                    node_taints=[_taint(t.key, t.value, t.effect) for t in first.taints],
+                    tags=all_tags,
+                    **_scaling(first),
+                )
+            ],
+            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                # The spec pins a minor version; patches and node images follow it automatically.
+                upgrade_channel=containerservice.UpgradeChannel.PATCH,
+                node_os_upgrade_channel=containerservice.NodeOSUpgradeChannel.NODE_IMAGE,
+            ),
+            tags=all_tags,
+            opts=pulumi.ResourceOptions.merge(guarded, pulumi.ResourceOptions(ignore_changes=cluster_ignore)),
+        )
+
+        # ---------------------------------------------------------------- every other pool
+        pools: list[containerservice.AgentPool] = []
+        for pool in others:
+            scaling = _scaling(pool)
+            pools.append(
+                containerservice.AgentPool(
+                    f"{name}-nodes-{pool.name}",
+                    resource_group_name=rg_name,
+                    resource_name_=cluster.name,
+                    agent_pool_name=pool.name,
+                    mode=containerservice.AgentPoolMode.SYSTEM if pool.system else containerservice.AgentPoolMode.USER,
+                    type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                    os_type=containerservice.OSType.LINUX,
+                    os_sku=os_sku,
+                    vm_size=pool.vm_size,
+                    availability_zones=list(pool.zones),
+                    os_disk_size_gb=pool.os_disk_size_gib,
+                    max_pods=pool.max_pods,
+                    node_labels=dict(pool.labels),
+                    node_taints=[_taint(t.key, t.value, t.effect) for t in pool.taints],
+                    tags=all_tags,
+                    **scaling,
+                    # The cluster autoscaler owns the node count once the pool exists.
+                    opts=pulumi.ResourceOptions.merge(
+                        guarded,
+                        pulumi.ResourceOptions(ignore_changes=["count"] if scaling["enable_auto_scaling"] else []),
+                    ),
+                )
+            )
+
+        # ---------------------------------------------------------------- kubeconfig and contract
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=rg_name,
+            resource_name=cluster.name,
+            format="exec",
+            server_fqdn="public" if spec.private_cluster else None,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(credentials).apply(
+            lambda result: _from_credentials(spec.name, result)
+        )
+        endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(
+            lambda fqdns: f"https://{fqdns[0] or fqdns[1]}:443"
+        )
+        issuer: pulumi.Output[str] = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+
+        ready: list[pulumi.Resource] = [cluster, *pools]
+        provider = make_provider(name, Target.AKS, kubeconfig, parent=self, depends_on=ready)
+
+        self.resource_group_name = rg_name
+        self.cluster = cluster
+        self.node_pools = pools
+        self._finish(
+            ClusterContract(
+                name=spec.name,
+                target=Target.AKS,
+                facts=spec.facts_for_plan(),
+                kubernetes_version=cluster.kubernetes_version.apply(lambda v: v or spec.kubernetes_version),
+                endpoint=endpoint,
+                kubeconfig=kubeconfig,
+                provider=provider,
+                oidc_issuer=issuer,
+                workload_identity=WorkloadIdentity(
+                    kind="azure-workload-identity", issuer=issuer, resource_group=rg_name, location=spec.location
+                ),
+                storage_class=STORAGE_CLASS if storage.disk_csi_driver else None,
+                load_balancer=True,
+                handles={"cluster_name": cluster.name, "resource_group_name": rg_name},
+                ready=ready,
+            )
+        )
+
+
+__all__ = [
+    "AKS_AAD_SERVER_ID",
+    "KUBELOGIN_ARGS",
+    "AksCluster",
+    "exec_kubeconfig_from_credential",
+    "validate_settings",
+    "validate_spec",
+]
