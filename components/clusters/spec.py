@@ -423,6 +423,11 @@ class GkeClusterSpec(ClusterSpec):
     def region_name(self) -> str | None:
         return self.region
 
+    def facts_for_plan(self) -> ClusterFacts:
+        """GKE pool sizes are per zone and a regional pool runs in three zones."""
+        base = super().facts_for_plan()
+        return base if base.nodes is None else base.model_copy(update={"nodes": base.nodes * 3})
+
 
 # -------------------------------------------------------------------------------------------- Edge
 
