@@ -8,18 +8,23 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from tests.mocks import GraphMocks, install
+from tests.mocks import GraphMocks, install, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def mocks() -> Iterator[GraphMocks]:
-    """A fresh recording mock engine (and event loop) for one test."""
+    """A fresh recording mock engine (and event loop) for one test.
+
+    Drained afterwards: a test that registers nothing would otherwise leave the root stack registration
+    pending on its loop, and the next test's registrations would never reach its monitor.
+    """
     m = GraphMocks()
     install(m)
     pulumi.runtime.set_all_config({})
     yield m
+    settle()
 
 
 @pytest.fixture

@@ -457,6 +457,11 @@ class EdgeHost(Frozen):
     user: str = Field(default="root", description="SSH user (needs sudo).")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
     role: Literal["server", "agent"] = Field(default="server", description="k3s server or agent.")
+    host_key: str | None = Field(
+        default=None,
+        description="SSH host public key (authorized_keys form, e.g. 'ssh-ed25519 AAAA...'); pins the host so a "
+        "spoofed address cannot receive the cluster token. Unset accepts any host key.",
+    )
 
     @field_validator("address")
     @classmethod

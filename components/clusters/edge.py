@@ -1,0 +1,502 @@
+"""k3s on edge hosts over SSH, behind the strata cluster contract.
+
+What it creates, and why each choice was made:
+
+- one ``remote.Command`` per host that writes ``/etc/rancher/k3s/config.yaml`` and runs the k3s installer.
+  The k3s settings live in that file rather than on a long command line: the file is the same YAML on every
+  run (deterministic keys, fixed order), it is what an operator finds when they log in to a box, and the
+  join token it carries never appears in a process list because the file arrives on the command's standard
+  input. The installer is idempotent, so the *same* script is the ``update`` command: a new k3s version or a
+  changed setting changes the command's inputs and re-runs the installer in place, which upgrades or
+  reconfigures k3s without touching its data.
+- no ``triggers`` on the install commands, on purpose: the Command provider *replaces* a resource whose
+  triggers change, and a replacement runs the old resource's ``delete`` (the k3s uninstall script) after the
+  new install, wiping the node. Input changes already re-run the installer, so triggers add nothing but risk.
+- the join token is created by k3s itself on the first server and read back from
+  ``/var/lib/rancher/k3s/server/node-token`` as a secret output (no random provider is needed, nothing has to
+  be put in config beforehand, and the value is stable: k3s keeps its token for the life of the cluster). The
+  full ``K10<ca-hash>::server:<secret>`` form also pins the cluster CA, so joining nodes verify the server.
+- the kubeconfig read back from ``/etc/rancher/k3s/k3s.yaml`` (secret, never logged), with the server address
+  rewritten from 127.0.0.1 to the first host; the read-back commands *do* carry triggers (version and first
+  server config) so they are re-read after a reinstall -- they have no delete command, so replacing them is
+  harmless.
+- a Kubernetes provider with ``delete_unreachable``: a decommissioned site must not block ``pulumi destroy``.
+
+Every command builder here is a pure function of the spec; every value from the environment file that
+reaches a shell is ``shlex``-quoted, and host addresses and users are validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import pulumi
+import yaml
+from pulumi_command import remote
+from pydantic import ValidationError
+
+from components.clusters.contract import ClusterComponent, ClusterContract, make_provider
+from components.clusters.secrets import read_secret
+from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings
+from packs.model import Target
+
+TYPE = "strata:clusters:EdgeCluster"
+INSTALL_URL = "https://get.k3s.io"
+CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
+KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
+NODE_TOKEN_PATH = "/var/lib/rancher/k3s/server/node-token"
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+BINARY_PATH = "/usr/local/bin/k3s"
+#: The installer writes its uninstall scripts to /usr/local/bin, or /opt/bin where /usr/local/bin is read-only.
+BIN_DIRS = ("/usr/local/bin", "/opt/bin")
+API_PORT = 6443
+STORAGE_CLASS = "local-path"
+#: Packaged components ``--disable`` accepts.
+DISABLEABLE = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
+#: Server addresses a k3s kubeconfig may name; all mean "this host" and must become the first host's address.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+Role = Literal["server", "agent"]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+)
+_POSIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_K3S_VERSION_IN_PATH = re.compile(r"v\d+\.\d+\.\d+[+-]k3s\d+")
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> EdgeSettings:
+    """The profile's cluster settings as :class:`EdgeSettings`; errors name ``settings.<path>``."""
+    try:
+        return EdgeSettings.model_validate(dict(settings or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"settings.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ValueError(problems) from None
+
+
+def _networks(value: str, field: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A k3s CIDR setting: one network, or an IPv4,IPv6 pair for dual-stack."""
+    nets = []
+    for part in value.split(","):
+        try:
+            nets.append(ipaddress.ip_network(part.strip(), strict=True))
+        except ValueError as exc:
+            raise ValueError(f"{field}: {part.strip()!r} is not a valid CIDR block: {exc}") from None
+    if len({n.version for n in nets}) != len(nets):
+        raise ValueError(f"{field}: {value!r} names two networks of the same IP family")
+    return nets
+
+
+def _host_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
+def _check_hosts(hosts: Sequence[EdgeHost]) -> None:
+    seen: dict[str, int] = {}
+    for i, host in enumerate(hosts):
+        if _host_ip(host.address) is None and not _HOSTNAME.match(host.address):
+            raise ValueError(f"hosts[{i}].address: {host.address!r} is neither an IP address nor a DNS name")
+        if not _POSIX_USER.match(host.user):
+            raise ValueError(f"hosts[{i}].user: {host.user!r} is not a valid user name")
+        key = host.address.lower()
+        if key in seen:
+            raise ValueError(f"hosts[{i}].address: {host.address} is already used by hosts[{seen[key]}]")
+        seen[key] = i
+    servers = sum(1 for h in hosts if h.role == "server")
+    if servers > 1 and servers % 2 == 0:
+        raise ValueError(
+            f"hosts: {servers} servers cannot keep an etcd quorum when one fails; use an odd number (1, 3, 5)"
+        )
+
+
+def _check_k3s(spec: EdgeClusterSpec, parsed: EdgeSettings) -> None:
+    k3s = parsed.kubernetes
+    where = "settings.kubernetes"
+    major, minor = k3s.version[1:].split(".")[:2]
+    if f"{major}.{minor}" != spec.kubernetes_version:
+        raise ValueError(
+            f"{where}.version: {k3s.version} is Kubernetes {major}.{minor} "
+            f"but kubernetes_version is {spec.kubernetes_version}"
+        )
+    for i, item in enumerate(k3s.disable):
+        if item not in DISABLEABLE:
+            raise ValueError(f"{where}.disable[{i}]: {item!r} is not a k3s packaged component {list(DISABLEABLE)}")
+        if k3s.disable.index(item) != i:
+            raise ValueError(f"{where}.disable[{i}]: {item!r} is listed twice")
+        if item == "local-storage" and parsed.storage.local_path:
+            raise ValueError(
+                f"{where}.disable[{i}]: local-storage is disabled but settings.storage.local_path is true; "
+                "set storage.local_path: false instead"
+            )
+    pods = _networks(k3s.cluster_cidr, f"{where}.cluster_cidr")
+    services = _networks(k3s.service_cidr, f"{where}.service_cidr")
+    for p in pods:
+        for s in services:
+            if p.version == s.version and p.overlaps(s):
+                raise ValueError(f"{where}.cluster_cidr {p} overlaps {where}.service_cidr {s}")
+    for i, host in enumerate(spec.hosts):
+        ip = _host_ip(host.address)
+        if ip is None:
+            continue
+        for field, nets in (("cluster_cidr", pods), ("service_cidr", services)):
+            for net in nets:
+                if ip.version == net.version and ip in net:
+                    raise ValueError(f"hosts[{i}].address: {ip} is inside {where}.{field} {net}")
+
+
+def _check_airgap(airgap: EdgeAirgap, version: str) -> None:
+    for field in ("binary", "install_script", "images"):
+        path: str = getattr(airgap, field)
+        if not PurePosixPath(path).is_absolute():
+            raise ValueError(f"airgap.{field}: {path!r} must be an absolute path on the host")
+        for found in _K3S_VERSION_IN_PATH.findall(path):
+            named = found.replace("-k3s", "+k3s")
+            if named != version:
+                raise ValueError(
+                    f"airgap.{field}: {path} names k3s {named} but settings.kubernetes.version is {version}"
+                )
+
+
+def validate(spec: EdgeClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None) -> EdgeSettings:
+    """Every edge rule the spec model cannot know, checked before a single command runs on a host.
+
+    A bad setting found here costs nothing; found by k3s, it leaves a half-installed site that has to be
+    cleaned up over SSH. ``flannel_backend: none`` is accepted as it is: the profile is trusted to bring a
+    CNI pack (the resolver, not this component, knows what the profile holds).
+    """
+    parsed = validate_settings(settings)
+    _check_hosts(spec.hosts)
+    _check_k3s(spec, parsed)
+    if spec.airgap is not None:
+        _check_airgap(spec.airgap, parsed.kubernetes.version)
+    return parsed
+
+
+# ----------------------------------------------------------------------------------- pure command builders
+
+
+def disabled_components(settings: EdgeSettings) -> tuple[str, ...]:
+    """What k3s must not deploy: the profile's list, plus local-storage when the profile opts out of it."""
+    disabled = list(settings.kubernetes.disable)
+    if not settings.storage.local_path and "local-storage" not in disabled:
+        disabled.append("local-storage")
+    return tuple(disabled)
+
+
+def api_url(address: str) -> str:
+    """The API server URL of a host (IPv6 literals in brackets)."""
+    ip = _host_ip(address)
+    host = f"[{address}]" if ip is not None and ip.version == 6 else address
+    return f"https://{host}:{API_PORT}"
+
+
+def node_config(
+    host: EdgeHost,
+    settings: EdgeSettings,
+    *,
+    tls_sans: Sequence[str] = (),
+    server_url: str | None = None,
+    token: str | None = None,
+    cluster_init: bool = False,
+) -> dict[str, Any]:
+    """The k3s ``config.yaml`` of one host, as an ordered mapping.
+
+    Servers carry every cluster-wide setting (k3s refuses a joining server whose critical settings differ
+    from the cluster's); agents carry only their name and how to join.
+    """
+    config: dict[str, Any] = {"node-name": host.name}
+    if server_url is not None:
+        config["server"] = server_url
+    if host.role == "agent":
+        if token is not None:
+            config["token"] = token
+        return config
+    k3s: EdgeK3s = settings.kubernetes
+    if cluster_init:
+        # Embedded etcd instead of SQLite, so that more servers can join later.
+        config["cluster-init"] = True
+    config["write-kubeconfig-mode"] = "0600"
+    config["tls-san"] = list(tls_sans)
+    config["cluster-cidr"] = k3s.cluster_cidr
+    config["service-cidr"] = k3s.service_cidr
+    config["flannel-backend"] = k3s.flannel_backend
+    if k3s.flannel_backend == "none":
+        # The CNI the profile brings (Cilium, Calico) enforces NetworkPolicy; k3s's own controller would fight it.
+        config["disable-network-policy"] = True
+    disabled = disabled_components(settings)
+    if disabled:
+        config["disable"] = list(disabled)
+    if token is not None:
+        config["token"] = token
+    return config
+
+
+def render_config(config: Mapping[str, Any]) -> str:
+    """Deterministic YAML: the same settings give byte-identical text, so a plan never shows a spurious diff."""
+    return yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+
+
+def as_root(script: str, user: str) -> str:
+    """Run ``script`` with POSIX sh as root: directly for root, through non-interactive sudo otherwise.
+
+    Wrapping in ``sh -c`` also makes the script independent of the login shell of the SSH user.
+    """
+    wrapped = f"sh -c {shlex.quote(script)}"
+    return wrapped if user == "root" else f"sudo -n {wrapped}"
+
+
+def _require_file(path: str) -> str:
+    message = shlex.quote(f"strata: {path} is missing on this host")
+    return f"[ -f {shlex.quote(path)} ] || {{ echo {message} >&2; exit 1; }}"
+
+
+def install_script(role: Role, version: str, airgap: EdgeAirgap | None = None) -> str:
+    """The shell script that writes config.yaml from standard input and runs the k3s installer.
+
+    Online, the installer is fetched from get.k3s.io and pinned to ``version``. Air-gapped, the binary,
+    script and images already on the host are used, and the binary's own version is checked against
+    ``version`` so a stale artifact fails loudly instead of installing the wrong Kubernetes.
+    """
+    q = shlex.quote
+    lines = [
+        "set -eu",
+        f"mkdir -p {q(str(PurePosixPath(CONFIG_PATH).parent))}",
+        # The file may hold the join token: it is created readable by root only.
+        f"(umask 077 && cat > {q(CONFIG_PATH + '.strata')})",
+        f"mv -f {q(CONFIG_PATH + '.strata')} {q(CONFIG_PATH)}",
+    ]
+    if airgap is None:
+        lines.append(f"curl -sfL {q(INSTALL_URL)} | INSTALL_K3S_VERSION={q(version)} sh -s - {role}")
+        return "\n".join(lines) + "\n"
+    lines += [_require_file(airgap.binary), _require_file(airgap.install_script), _require_file(airgap.images)]
+    lines.append(f"mkdir -p {q(IMAGES_DIR)}")
+    if str(PurePosixPath(airgap.images).parent) != IMAGES_DIR:
+        lines.append(f"cp -f {q(airgap.images)} {q(IMAGES_DIR + '/')}")
+    if airgap.binary != BINARY_PATH:
+        lines.append(f"install -m 0755 {q(airgap.binary)} {q(BINARY_PATH)}")
+    mismatch = q(f"strata: {airgap.binary} is not k3s {version}")
+    lines.append(
+        f"{q(BINARY_PATH)} --version | grep -qF {q(f'k3s version {version} ')} || {{ echo {mismatch} >&2; exit 1; }}"
+    )
+    lines.append(
+        f"INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_VERSION={q(version)} sh {q(airgap.install_script)} {role}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def install_command(host: EdgeHost, version: str, airgap: EdgeAirgap | None = None) -> str:
+    """The remote command installing (or upgrading, or reconfiguring) k3s on ``host``."""
+    return as_root(install_script(host.role, version, airgap), host.user)
+
+
+def uninstall_command(host: EdgeHost) -> str:
+    """The remote command removing k3s from ``host``; succeeds when k3s is already gone."""
+    script_name = "k3s-uninstall.sh" if host.role == "server" else "k3s-agent-uninstall.sh"
+    candidates = " ".join(shlex.quote(f"{d}/{script_name}") for d in BIN_DIRS)
+    script = f'for f in {candidates}; do if [ -x "$f" ]; then exec "$f"; fi; done\n'
+    return as_root(script, host.user)
+
+
+def read_file_command(path: str, user: str) -> str:
+    """The remote command printing a root-only file (the kubeconfig, the node token)."""
+    return as_root(f"cat {shlex.quote(path)}", user)
+
+
+def rewrite_kubeconfig(text: str, address: str, name: str) -> str:
+    """The k3s kubeconfig pointed at ``address`` instead of the host itself, with ``default`` renamed to ``name``.
+
+    k3s writes ``server: https://127.0.0.1:6443`` and names everything ``default``; the first is useless off the
+    host and the second collides as soon as two sites are merged into one kubeconfig.
+    """
+    doc = yaml.safe_load(text) if text else None
+    if not isinstance(doc, dict) or not doc.get("clusters"):
+        raise ValueError(f"{KUBECONFIG_PATH} on {address} is not a kubeconfig with a cluster")
+    for entry in doc["clusters"]:
+        cluster = entry.get("cluster") or {}
+        server = cluster.get("server")
+        if server:
+            parts = urlsplit(server)
+            if parts.hostname in _LOCAL_HOSTS:
+                ip = _host_ip(address)
+                host = f"[{address}]" if ip is not None and ip.version == 6 else address
+                cluster["server"] = urlunsplit(parts._replace(netloc=f"{host}:{parts.port or API_PORT}"))
+
+    def rename(value: Any) -> Any:
+        return name if value == "default" else value
+
+    for section in ("clusters", "contexts", "users"):
+        for entry in doc.get(section) or []:
+            entry["name"] = rename(entry.get("name"))
+    for entry in doc.get("contexts") or []:
+        context = entry.get("context") or {}
+        for key in ("cluster", "user"):
+            if key in context:
+                context[key] = rename(context[key])
+    if "current-context" in doc:
+        doc["current-context"] = rename(doc["current-context"])
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def parse_token(stdout: str | None, address: str) -> str:
+    """The join token from the node-token read-back; an empty file means k3s did not start on the first server."""
+    token = (stdout or "").strip()
+    if not token:
+        raise ValueError(f"{NODE_TOKEN_PATH} on {address} is empty: k3s did not finish starting there")
+    return token
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- component
+
+
+class EdgeCluster(ClusterComponent):
+    """k3s on SSH-reachable hosts: the first server bootstraps, other servers and agents join it."""
+
+    validate = staticmethod(validate)
+
+    def __init__(
+        self,
+        name: str,
+        spec: EdgeClusterSpec,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        protect: bool = False,
+        tags: Mapping[str, str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        # Everything that can fail (settings, hosts, the SSH key) fails before anything is registered.
+        parsed = validate(spec, settings)
+        private_key = read_secret(spec.ssh_key, "ssh_key")
+        # ``tags`` has nothing to land on: a k3s host is not a cloud resource, so it is accepted and unused.
+        super().__init__(TYPE, name, None, opts)
+
+        child = pulumi.ResourceOptions(parent=self)
+        guarded = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect))
+        version = parsed.kubernetes.version
+        first = spec.hosts[0]
+        servers = [h for h in spec.hosts if h.role == "server"]
+        tls_sans = [h.address for h in servers]
+        server_url = api_url(first.address)
+
+        def connection(host: EdgeHost) -> remote.ConnectionArgs:
+            return remote.ConnectionArgs(
+                host=host.address, port=host.port, user=host.user, private_key=private_key, host_key=host.host_key
+            )
+
+        def install(host: EdgeHost, config: pulumi.Input[str], depends_on: Sequence[pulumi.Resource]) -> remote.Command:
+            command = install_command(host, version, spec.airgap)
+            return remote.Command(
+                f"{name}-k3s-{host.name}",
+                connection=connection(host),
+                create=command,
+                update=command,
+                delete=uninstall_command(host),
+                stdin=config,
+                opts=pulumi.ResourceOptions.merge(guarded, pulumi.ResourceOptions(depends_on=list(depends_on))),
+            )
+
+        first_config = render_config(node_config(first, parsed, tls_sans=tls_sans, cluster_init=len(servers) > 1))
+        bootstrap = install(first, first_config, ())
+        # Re-read what the first server produced whenever it is reinstalled with other settings.
+        reread = [version, _digest(first_config)]
+
+        def read_back(suffix: str, path: str) -> remote.Command:
+            return remote.Command(
+                f"{name}-{suffix}",
+                connection=connection(first),
+                create=read_file_command(path, first.user),
+                logging=remote.Logging.NONE,
+                triggers=reread,
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[bootstrap], additional_secret_outputs=["stdout"])
+                ),
+            )
+
+        joiners = list(spec.hosts[1:])
+        token: pulumi.Output[str] | None = None
+        if joiners:
+            token_read = read_back("node-token", NODE_TOKEN_PATH)
+            token = pulumi.Output.secret(token_read.stdout.apply(lambda out: parse_token(out, first.address)))
+
+        server_installs: list[remote.Command] = []
+        for host in (h for h in joiners if h.role == "server"):
+            assert token is not None
+            config = pulumi.Output.secret(
+                token.apply(
+                    lambda t, h=host: render_config(
+                        node_config(h, parsed, tls_sans=tls_sans, server_url=server_url, token=t)
+                    )
+                )
+            )
+            server_installs.append(install(host, config, [bootstrap]))
+        agent_installs: list[remote.Command] = []
+        for host in (h for h in joiners if h.role == "agent"):
+            assert token is not None
+            config = pulumi.Output.secret(
+                token.apply(lambda t, h=host: render_config(node_config(h, parsed, server_url=server_url, token=t)))
+            )
+            # Agents after every server: an upgrade then goes servers first, as k3s requires.
+            agent_installs.append(install(host, config, [bootstrap, *server_installs]))
+        installs = [bootstrap, *server_installs, *agent_installs]
+
+        kubeconfig_read = read_back("kubeconfig", KUBECONFIG_PATH)
+        kubeconfig = pulumi.Output.secret(
+            kubeconfig_read.stdout.apply(lambda text: rewrite_kubeconfig(text or "", first.address, spec.name))
+        )
+        provider = make_provider(
+            name,
+            Target.EDGE,
+            kubeconfig,
+            parent=self,
+            depends_on=[*installs, kubeconfig_read],
+            delete_unreachable=True,
+        )
+        disabled = disabled_components(parsed)
+        self._finish(
+            ClusterContract(
+                name=spec.name,
+                target=Target.EDGE,
+                facts=spec.facts_for_plan(),
+                kubernetes_version=pulumi.Output.from_input(spec.kubernetes_version),
+                endpoint=pulumi.Output.from_input(server_url),
+                kubeconfig=kubeconfig,
+                provider=provider,
+                storage_class=STORAGE_CLASS if parsed.storage.local_path else None,
+                load_balancer="servicelb" not in disabled,
+                handles={},
+                ready=installs,
+            )
+        )
+
+
+__all__ = [
+    "EdgeCluster",
+    "api_url",
+    "as_root",
+    "disabled_components",
+    "install_command",
+    "install_script",
+    "node_config",
+    "parse_token",
+    "read_file_command",
+    "render_config",
+    "rewrite_kubeconfig",
+    "uninstall_command",
+    "validate",
+    "validate_settings",
+]
