@@ -220,6 +220,7 @@ class PackStack(pulumi.ComponentResource):
             eks.Addon(
                 f"{name}-{pack.name}",
                 cluster_name=self.cluster.handles["cluster_name"],
+                region=self.cluster.handles.get("region"),
                 addon_name=src.name,
                 addon_version=src.version,
                 configuration_values=pulumi.Output.from_input(values).apply(lambda v: json.dumps(v, sort_keys=True))

@@ -407,7 +407,8 @@ def test_invalid_edge_clusters_are_refused_by_name(
         validate(edge_spec(**overrides), settings)
 
 
-def test_valid_variants_pass() -> None:
+def test_valid_variants_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATA_TEST_SSH_KEY", SSH_KEY)
     validate(edge_spec(), {})
     # A custom CNI is the profile's business: flannel none is accepted as it is.
     validate(edge_spec(), {"kubernetes": {"flannel_backend": "none", "disable": ["traefik", "servicelb"]}})
@@ -422,7 +423,8 @@ def test_an_agent_only_cluster_is_impossible() -> None:
         edge_spec(hosts=[{"name": "a", "address": "10.0.0.2", "role": "agent"}])
 
 
-def test_validate_is_exposed_for_plan_time_checks() -> None:
+def test_validate_is_exposed_for_plan_time_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATA_TEST_SSH_KEY", SSH_KEY)
     assert EdgeCluster.validate(edge_spec(), {}).kubernetes.version == "v1.31.4+k3s1"
 
 
@@ -673,6 +675,12 @@ def test_an_edge_program_never_imports_a_cloud_sdk() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"loaded": [], "commands": 5}
+
+
+def test_validate_requires_a_readable_ssh_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRATA_TEST_SSH_KEY", raising=False)
+    with pytest.raises(ValueError, match="ssh_key: environment variable STRATA_TEST_SSH_KEY is not set"):
+        validate(edge_spec(), {})
 
 
 def test_host_key_pins_the_ssh_host(edge: GraphMocks) -> None:

@@ -132,7 +132,8 @@ def test_context_without_kubeconfig_is_refused() -> None:
         ExistingCluster.validate(existing_spec(context="prod-admin"), {})
 
 
-def test_a_render_dir_is_not_checked_when_adopting() -> None:
+def test_a_render_dir_is_not_checked_when_adopting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG_TEXT", KUBECONFIG)
     validate(existing_spec(kubeconfig={"env": "KUBECONFIG_TEXT"}, render_dir="{unused}"), {})
 
 

@@ -43,7 +43,7 @@ from pulumi_command import remote
 from pydantic import ValidationError
 
 from components.clusters.contract import ClusterComponent, ClusterContract, make_provider
-from components.clusters.secrets import read_secret
+from components.clusters.secrets import read_secret, read_secret_value
 from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings
 from packs.model import Target
 
@@ -182,6 +182,8 @@ def validate(spec: EdgeClusterSpec, settings: Mapping[str, Mapping[str, Any]] | 
     _check_k3s(spec, parsed)
     if spec.airgap is not None:
         _check_airgap(spec.airgap, parsed.kubernetes.version)
+    # The key must be readable now: a missing one found later would stop the run after other sites were built.
+    read_secret_value(spec.ssh_key, "ssh_key")
     return parsed
 
 

@@ -80,7 +80,7 @@ def kubeconfig_endpoint(text: str, context: str | None = None, source: str = "th
 
 
 def validate(spec: ExistingClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-    """Rules the spec model cannot check alone; the kubeconfig itself is read (and checked) by the component.
+    """Rules the spec model cannot check alone, including that the kubeconfig is readable and has the context.
 
     ``settings`` is accepted for the common signature and ignored: an adopted cluster's distribution is
     whatever it already is.
@@ -90,6 +90,9 @@ def validate(spec: ExistingClusterSpec, settings: Mapping[str, Mapping[str, Any]
         if spec.context is not None:
             raise ValueError("context: is set but kubeconfig is absent (render mode has no contexts)")
         render_directory(spec)
+    else:
+        # Read and parsed now, so a missing or broken kubeconfig stops the run before anything is built.
+        kubeconfig_endpoint(read_secret_value(spec.kubeconfig, "kubeconfig"), spec.context, describe(spec.kubeconfig))
 
 
 class ExistingCluster(ClusterComponent):
