@@ -42,12 +42,20 @@ def fill_placeholders(
 
     def render(resolved: list[str]) -> dict[str, Any]:
         lookup = dict(zip(keys, resolved, strict=True))
+
+        def sub(value: Any) -> Any:
+            if isinstance(value, str):
+                return PLACEHOLDER.sub(lambda m: lookup[m.group(2).lstrip(".")], value)
+            if isinstance(value, list | tuple):
+                return [sub(v) for v in value]
+            if isinstance(value, Mapping):
+                return {k: sub(v) for k, v in value.items()}
+            return value
+
         out: dict[str, Any] = dict(values)
         for text_path in deferred:
             path = parse_path(text_path)
-            current = get(out, path)
-            rendered = PLACEHOLDER.sub(lambda m: lookup[m.group(2).lstrip(".")], current)
-            out = with_value(out, path, rendered)
+            out = with_value(out, path, sub(get(out, path)))
         return out
 
     return pulumi.Output.all(*(known[k] for k in keys)).apply(render)

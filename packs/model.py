@@ -186,6 +186,9 @@ class Variable(Frozen):
         description="When true the variable must be set by a profile "
         "or environment (there is no sensible default, e.g. a DNS zone).",
     )
+    required_on: tuple[Target, ...] = Field(
+        default=(), description="Targets on which the variable must be set (e.g. an Azure subscription on aks)."
+    )
     allowed: tuple[Any, ...] | None = Field(default=None, description="The only values accepted.")
     pattern: str | None = Field(default=None, description="Regular expression a string value must match.")
     minimum: float | None = Field(default=None, description="Smallest accepted number.")
@@ -212,7 +215,7 @@ class Variable(Frozen):
             problem = self.check(self.default)
             if problem:
                 raise ValueError(f"default {self.default!r}: {problem}")
-        if self.required and self.default is not None:
+        if (self.required or self.required_on) and self.default is not None:
             raise ValueError("a required variable cannot have a default")
         return self
 

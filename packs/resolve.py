@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import graphlib
 import heapq
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,8 +204,19 @@ def _merge_leaves(
     return values
 
 
+def _has_placeholder(value: Any) -> bool:
+    """Strings anywhere in a leaf, lists included (Helm values often hold lists of strings or maps)."""
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, list | tuple):
+        return any(_has_placeholder(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_placeholder(v) for v in value.values())
+    return False
+
+
 def _templated(values: Mapping[str, Any]) -> list[Path]:
-    return [p for p, v in leaves(values) if isinstance(v, str) and "{{" in v]
+    return [p for p, v in leaves(values) if _has_placeholder(v)]
 
 
 def _locked_by(locks: Sequence[Path], path: Path) -> Path | None:
@@ -493,7 +505,7 @@ class Resolver:
             if overlay:
                 vals = _merge_leaves(vals, prov, overlay, "overlay", found.file, f"overlays.{target.value}")
             vals = _merge_leaves(vals, prov, entry.values, "profile", loaded.file, f"layers[{j}].values")
-            need = {v.name for v in pack.variables if v.required}
+            need = {v.name for v in pack.variables if v.required or target in v.required_on}
             for var_name, value in entry.variables.items():
                 where = f"layers[{j}].variables.{var_name}"
                 var = pack.variable(var_name)
@@ -615,7 +627,7 @@ class Resolver:
             _record(prov, path, Provenance("env-variable", request.file, where))
             provenance[pack_name] = prov
             set_vars.setdefault(pack_name, set()).add(var_name)
-            if isinstance(value, str) and "{{" in value:
+            if _has_placeholder(value):
                 extra_templated.setdefault(pack_name, []).append(path)
 
         for pack_name, tree in request.overrides.items():
@@ -642,7 +654,7 @@ class Resolver:
                     continue
                 vals = with_value(vals, path, value)
                 _record(prov, path, Provenance("env-override", request.file, where))
-                if isinstance(value, str) and "{{" in value:
+                if _has_placeholder(value):
                     extra_templated.setdefault(pack_name, []).append(path)
             values[pack_name] = vals
             provenance[pack_name] = prov
@@ -653,7 +665,7 @@ class Resolver:
                     PlanError(
                         request.file,
                         request.at(f"variables.{pack_name}.{var_name}"),
-                        f"pack {pack_name} needs variable {var_name!r} (required, no default)",
+                        f"pack {pack_name} needs variable {var_name!r} on {facts.target.value} (required, no default)",
                         cluster,
                     )
                 )
@@ -671,9 +683,7 @@ class Resolver:
                     current = _get(vals, path)
                 except KeyError:
                     continue
-                if not isinstance(current, str):
-                    continue
-                rendered, pending, problem = _render(current, facts)
+                rendered, pending, problem = _render_value(current, facts)
                 key = format_path(path)
                 if problem:
                     origin = provenance[name].get(key, Provenance("", found.file, key))
@@ -737,11 +747,30 @@ def _get(tree: Mapping[str, Any], path: Path) -> Any:
 def _identity_uses(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     out = []
     for path, value in leaves(values):
-        if isinstance(value, str) and "{{" in value:
-            for m in PLACEHOLDER.finditer(value):
+        if _has_placeholder(value):
+            for m in PLACEHOLDER.finditer(json.dumps(value)):
                 if m.group(1) == "identity":
                     out.append((format_path(path), m.group(0)))
     return out
+
+
+def _render_value(value: Any, facts: ClusterFacts) -> tuple[Any, bool, str | None]:
+    """:func:`_render` over a leaf that may be a list (or a list of maps); unchanged parts stay shared."""
+    if isinstance(value, str):
+        return _render(value, facts) if "{{" in value else (value, False, None)
+    if isinstance(value, list | tuple | Mapping):
+        items = list(value.items()) if isinstance(value, Mapping) else list(enumerate(value))
+        pending, out = False, []
+        for key, item in items:
+            rendered, item_pending, problem = _render_value(item, facts)
+            if problem:
+                return value, pending, problem
+            pending = pending or item_pending
+            out.append((key, rendered))
+        if all(a[1] is b for a, b in zip(out, items, strict=True)):
+            return value, pending, None
+        return (dict(out) if isinstance(value, Mapping) else [v for _, v in out]), pending, None
+    return value, False, None
 
 
 def _render(text: str, facts: ClusterFacts) -> tuple[Any, bool, str | None]:

@@ -33,8 +33,10 @@ app = typer.Typer(
 packs_app = typer.Typer(help="The pack catalogue.", invoke_without_command=True)
 app.add_typer(packs_app, name="packs")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
+_WIDTH = None if sys.stdout.isatty() else 200
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 ConfigDir = Annotated[
     Path, typer.Option("--config-dir", envvar="STRATA_CONFIG_DIR", help="Folder of Pulumi.<env>.yaml files.")

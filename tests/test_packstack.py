@@ -225,4 +225,8 @@ def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
     filled = fill_placeholders(values, ["a.b"], {"aws_role_arn": pulumi.Output.from_input("arn:x")})
     assert resolve(filled) == {"a": {"b": "role=arn:x"}, "c": 1}
     assert values["a"]["b"] == "role={{ identity.aws_role_arn }}"  # the plan is never mutated
+    listed = fill_placeholders(
+        {"l": ["x", "{{ identity.aws_role_arn }}"]}, ["l"], {"aws_role_arn": pulumi.Output.from_input("arn:y")}
+    )
+    assert resolve(listed) == {"l": ["x", "arn:y"]}
     assert flatten_settings({"x": {"y": True, "z": [1]}, "n": 3}) == {"n": "3", "x.y": "true", "x.z": "[1]"}

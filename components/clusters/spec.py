@@ -24,10 +24,10 @@ from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, Tar
 #: Kubernetes minor versions each target can create today. Clouds retire versions on a schedule; a
 #: version outside this range fails at plan time rather than half-way through a deployment.
 SUPPORTED_KUBERNETES: dict[Target, str] = {
-    Target.EKS: ">=1.30,<=1.34",
-    Target.AKS: ">=1.30,<=1.34",
-    Target.GKE: ">=1.30,<=1.34",
-    Target.EDGE: ">=1.29,<=1.34",
+    Target.EKS: ">=1.31,<=1.35",
+    Target.AKS: ">=1.31,<=1.35",
+    Target.GKE: ">=1.31,<=1.35",
+    Target.EDGE: ">=1.30,<=1.35",
     Target.EXISTING: ">=1.25",
 }
 

@@ -341,8 +341,28 @@ def test_variable_type_and_constraints(variables: dict[str, Any], message: str) 
 def test_required_variable_missing() -> None:
     errs = errors_of(variables={})
     assert errs == [
-        f"{ENV}: clusters[0].variables.app.domain: pack app needs variable 'domain' (required, no default) [cluster c1]"
+        f"{ENV}: clusters[0].variables.app.domain: "
+        "pack app needs variable 'domain' on edge (required, no default) [cluster c1]"
     ]
+
+
+def test_variable_required_on_one_target_only() -> None:
+    packs = base_packs()
+    extra = {"name": "sub", "type": "string", "path": "azure.sub", "description": "s", "required_on": ["eks"]}
+    packs[4] = {**packs[4], "variables": [*packs[4]["variables"], extra]}
+    assert resolve(packs=packs, target="edge").pack("app").values.get("azure") is None
+    errs = errors_of(packs=packs, target="eks")
+    assert any("pack app needs variable 'sub' on eks (required, no default)" in e for e in errs)
+
+
+def test_placeholders_inside_lists_are_rendered() -> None:
+    values = {
+        "app": {**APP_VALUES["app"], "args": ["--owner={{ cluster.name }}", {"site": "{{ cluster.labels.site }}"}]}
+    }
+    app = resolve(values=values, name="c9").pack("app")
+    assert app.values["args"] == ["--owner=c9", {"site": "s1"}]
+    bad = {"app": {**APP_VALUES["app"], "args": ["{{ cluster.nope }}"]}}
+    assert any("unknown cluster fact 'nope'" in e for e in errors_of(values=bad))
 
 
 def test_profile_sets_unknown_variable() -> None:
