@@ -16,6 +16,7 @@ resource is registered; a mistake ends the run with the collected errors and cre
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,10 +101,20 @@ def select(environment: Environment, selection: StackSelection) -> tuple[Cluster
         ) from None
 
 
+def _config_value(text: str | None) -> Any:
+    """Structured config reaches the program as JSON text, plain scalars as themselves (``environment``)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -> Environment:
     """The stack's own ``strata:`` config when it has clusters, else the environment's file."""
     config = pulumi.Config("strata")
-    own = {key: config.get_object(key) for key in KNOWN_KEYS}
+    own = {key: _config_value(config.get(key)) for key in KNOWN_KEYS}
     own = {k: v for k, v in own.items() if v is not None}
     display = str(Path("stacks/config") / f"Pulumi.{selection.environment}.yaml")
     if "clusters" in own or "inventory" in own:
