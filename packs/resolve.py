@@ -17,6 +17,7 @@ until the whole input has been examined.
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import heapq
 import json
@@ -99,7 +100,7 @@ class ResolvedPack:
             "version": self.version,
             "layer": self.layer.value,
             "profile": self.profile,
-            "source": self.source.model_dump(mode="json", exclude_none=True),
+            "source": _source_dict(self.source),
             "namespace": self.namespace,
             "after": list(self.after),
             "provides": list(self.provides),
@@ -731,6 +732,12 @@ class Resolver:
                 errors.append(
                     PlanError(request.file, request.at(fact), f"{why} but the cluster has {have}", facts.name)
                 )
+
+
+@functools.cache
+def _source_dict(source: Source) -> dict[str, Any]:
+    """Serialised once per source: ten thousand clusters share a handful of packs (treat as read-only)."""
+    return source.model_dump(mode="json", exclude_none=True)
 
 
 def _cluster_setting(pack: Pack) -> bool:

@@ -17,6 +17,7 @@ Config keys (all under the ``strata:`` namespace):
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,14 +204,28 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+_BOOLS = {"true": True, "false": False}
+_INT = re.compile(r"^[-+]?\d+$")
+_FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _scalar(text: str) -> Any:
-    """A CSV cell as YAML would read it (``3`` -> 3, ``true`` -> True), so typed variables work from CSV."""
+    """A CSV cell as YAML would read it (``3`` -> 3, ``true`` -> True, ``[a, b]`` -> a list), so typed
+    variables work from CSV. Plain numbers and words skip the YAML parser: a fleet has many thousands."""
     if text == "":
         return None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    if text.lower() in _BOOLS:
+        return _BOOLS[text.lower()]
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if text[0] in "[{\"'":
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+    return text
 
 
 def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ Pulumi until the whole environment has resolved cleanly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,23 @@ from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_envir
 PLAN_SCHEMA = "strata.plan/v1"
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a fleet is planned or serialised.
+
+    A plan allocates hundreds of thousands of small, acyclic objects; the collector would rescan that
+    growing heap again and again (it cost more than the planning itself at 10,000 sites). Reference
+    counting still frees everything, and the collector is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class ClusterPlan:
     entry: ClusterEntry
@@ -35,6 +54,10 @@ class EnvironmentPlan:
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
         """The documented ``--json`` document (schema ``strata.plan/v1``)."""
+        with collector_paused():
+            return self._as_dict(explain)
+
+    def _as_dict(self, explain: bool) -> dict[str, Any]:
         return {
             "schema": PLAN_SCHEMA,
             "environment": self.environment.name,
@@ -108,6 +131,13 @@ def plan_environment(
     catalogue: Catalogue | None = None,
 ) -> EnvironmentPlan:
     """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem."""
+    with collector_paused():
+        return _plan_environment(name, cluster, config_dir, packs_dir, catalogue)
+
+
+def _plan_environment(
+    name: str, cluster: str | None, config_dir: Path, packs_dir: Path, catalogue: Catalogue | None
+) -> EnvironmentPlan:
     environment = load_environment(name, config_dir)
     catalogue = catalogue or load_catalogue(packs_dir)
     entries = environment.clusters

@@ -11,6 +11,7 @@ environment. Each target's ``*Settings`` model below says which keys of those pa
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
@@ -32,6 +33,12 @@ SUPPORTED_KUBERNETES: dict[Target, str] = {
 }
 
 Name = Annotated[str, Field(pattern=DNS_LABEL)]
+
+
+@functools.cache
+def _supported(allowed: str, version: str) -> bool:
+    """Cached: a fleet of thousands of sites asks the same question thousands of times."""
+    return Version(version) in SpecifierSet(allowed)
 
 
 def _cidr(value: str) -> str:
@@ -117,7 +124,7 @@ class ClusterSpec(Frozen):
         if target is None:
             return value
         allowed = SUPPORTED_KUBERNETES[Target(target)]
-        if Version(value) not in SpecifierSet(allowed):
+        if not _supported(allowed, value):
             raise ValueError(f"Kubernetes {value} is not supported on {Target(target).value} (supported: {allowed})")
         return value
 
