@@ -224,3 +224,31 @@ def test_broken_catalogue_is_reported_with_file(workspace: tuple[Path, Path]) ->
     assert (
         "packs/catalog/web/1.0.0/pack.yaml: source.helm.version" in result.stderr or "source.version" in result.stderr
     )
+
+
+def test_json_document_has_exactly_the_documented_keys(workspace: tuple[Path, Path]) -> None:
+    """docs/plan-json.md and the output cannot drift apart."""
+    write_env(workspace[1], "t", {"clusters": [edge_cluster()]})
+    doc = json.loads(plan(workspace, "--env", "t", "--json", "--explain").stdout)
+    assert set(doc) == {"schema", "environment", "production", "stacks", "clusters"}
+    cluster = doc["clusters"][0]
+    assert set(cluster) == {"name", "target", "region", "kubernetes_version", "labels", "profiles", "packs"}
+    pack_keys = {
+        "name",
+        "version",
+        "layer",
+        "profile",
+        "source",
+        "namespace",
+        "after",
+        "provides",
+        "requires",
+        "values",
+        "locks",
+        "deferred",
+        "provenance",
+    }
+    assert all(set(p) == pack_keys for p in cluster["packs"])
+    documented = (Path(__file__).resolve().parents[2] / "docs/plan-json.md").read_text()
+    for key in pack_keys | set(cluster) | set(doc):
+        assert f'"{key}"' in documented, key
