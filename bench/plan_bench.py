@@ -7,21 +7,19 @@ time to render the ``--json`` document, and peak RSS. Run: ``python -m bench.pla
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
 from bench.fleet import write
+from bench.harness import ROOT, run_sizes
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZES = (200, 1_000, 10_000)
 
 
@@ -54,36 +52,22 @@ def measure(config: Path) -> dict[str, float]:
     }
 
 
+def cli_seconds(config: Path) -> dict[str, float]:
+    """The whole command as a pipeline runs it: interpreter start, imports, plan, JSON to a pipe."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "stacks.cli", "plan", "--env", "edge", "--json", "--config-dir", str(config)],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return {"cli_s": time.perf_counter() - start}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args.child)))
+    rows = run_sizes("bench.plan_bench", __doc__.split("\n")[0], SIZES, prepare, measure, cli_seconds)
+    if not rows:
         return
-    rows = []
-    for size in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = prepare(size, Path(tmp))
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.plan_bench", "--child", str(config)],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            row = json.loads(out.stdout)
-            # The whole command as a pipeline runs it: interpreter start, imports, plan, JSON to a pipe.
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "stacks.cli", "plan", "--env", "edge", "--json", "--config-dir", str(config)],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            row["cli_s"] = time.perf_counter() - start
-            rows.append(row)
     print("| sites | plan (s) | clusters/s | --json render (s) | JSON (MiB) | peak RSS (MiB) | CLI end to end (s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -8,14 +8,10 @@ process loaded (an edge stack must load none). Run: ``python -m bench.program_be
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import resource
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +19,8 @@ from typing import Any
 import yaml
 
 from bench.fleet import write
+from bench.harness import ROOT, run_sizes
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1, 10, 200)
 KUBECONFIG = (
     "apiVersion: v1\nkind: Config\nclusters:\n- name: default\n  cluster:\n    server: https://127.0.0.1:6443\n"
@@ -98,25 +94,9 @@ def measure(config: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(measure(args.child)))
+    rows = run_sizes("bench.program_bench", __doc__.split("\n")[0], SIZES, prepare, measure)
+    if not rows:
         return
-    rows = []
-    for size in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            config = prepare(size, Path(tmp))
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.program_bench", "--child", str(config)],
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("| sites in the stack | resources | ms / cluster | MiB / cluster | cloud SDKs loaded |")
     print("|---:|---:|---:|---:|---|")
     for r in rows:
