@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import Pack, Profile
 
 PACKS_DIR = Path(__file__).resolve().parent
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,17 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _read(model: type[M], path: Path, display: str, errors: list[PlanError]) -> M | None:
+    """One validated file, or None with its problems added to ``errors`` (so every file is examined)."""
+    try:
+        return model.model_validate(load_yaml(path, display))
+    except PlanErrors as exc:
+        errors.extend(exc.errors)
+    except ValidationError as exc:
+        errors.extend(from_validation(exc, display))
+    return None
+
+
 def load_catalogue(packs_dir: Path = PACKS_DIR, root: Path | None = None) -> Catalogue:
     """Read ``catalog/<name>/<version>/pack.yaml`` and ``profiles/<name>/<version>.yaml``.
 
@@ -75,14 +87,8 @@ def load_catalogue(packs_dir: Path = PACKS_DIR, root: Path | None = None) -> Cat
     for pack_file in sorted((packs_dir / "catalog").glob("*/*/pack.yaml")):
         display = _display(pack_file, root)
         folder = pack_file.parent
-        try:
-            raw = load_yaml(pack_file, display)
-            pack = Pack.model_validate(raw)
-        except PlanErrors as exc:
-            errors.extend(exc.errors)
-            continue
-        except ValidationError as exc:
-            errors.extend(from_validation(exc, display))
+        pack = _read(Pack, pack_file, display, errors)
+        if pack is None:
             continue
         if (pack.name, pack.version) != (folder.parent.name, folder.name):
             errors.append(PlanError(display, "name", f"{pack.ref} must live in catalog/{pack.name}/{pack.version}/"))
@@ -110,13 +116,8 @@ def load_catalogue(packs_dir: Path = PACKS_DIR, root: Path | None = None) -> Cat
 
     for profile_file in sorted((packs_dir / "profiles").glob("*/*.yaml")):
         display = _display(profile_file, root)
-        try:
-            profile = Profile.model_validate(load_yaml(profile_file, display))
-        except PlanErrors as exc:
-            errors.extend(exc.errors)
-            continue
-        except ValidationError as exc:
-            errors.extend(from_validation(exc, display))
+        profile = _read(Profile, profile_file, display, errors)
+        if profile is None:
             continue
         if (profile.name, profile.version) != (profile_file.parent.name, profile_file.stem):
             errors.append(
