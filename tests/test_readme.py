@@ -1,0 +1,33 @@
+"""The README's examples are real: the environment snippet validates and plans, the pack snippet validates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from packs.catalogue import load_catalogue
+from packs.model import Pack
+from stacks.environment import CONFIG_DIR, environment_from_config, strata_config
+from stacks.plan import plan_clusters
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _yaml_block(after_heading: str) -> object:
+    section = README.split(after_heading, 1)[1]
+    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+
+
+def test_environment_example_plans() -> None:
+    config = strata_config(_yaml_block("## Defining an environment"), "README.md")
+    env = environment_from_config("readme", config, "README.md", CONFIG_DIR)
+    plans, errors = plan_clusters(env.clusters, load_catalogue())
+    assert not errors, errors
+    assert len(plans) == 241  # the dev-eks cluster and the 240 inventory sites
+
+
+def test_pack_example_validates() -> None:
+    pack = Pack.model_validate(_yaml_block("## Adding a pack"))
+    assert pack.ref == "cert-manager@1.21.1"
