@@ -254,5 +254,10 @@ class PackStack(pulumi.ComponentResource):
                 version=src.version,
                 auto_upgrade_minor_version=src.version is None,
                 configuration_settings=pulumi.Output.from_input(values).apply(flatten_settings),
+                scope=kubernetesconfiguration.ScopeArgs(
+                    cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace=pack.namespace)
+                )
+                if pack.namespace
+                else None,
                 opts=opts,
             )

@@ -230,3 +230,31 @@ def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
     )
     assert resolve(listed) == {"l": ["x", "arn:y"]}
     assert flatten_settings({"x": {"y": True, "z": [1]}, "n": 3}) == {"n": "3", "x.y": "true", "x.z": "[1]"}
+
+
+def test_aks_extension_is_scoped_to_its_namespace(mocks: GraphMocks) -> None:
+    from tests.catalogue_builder import in_memory
+
+    flux = pack(
+        "flux",
+        source={"kind": "managed", "service": "aks-extension", "name": "microsoft.flux", "version": "1.14.0"},
+        namespace="flux-system",
+        requires=[],
+        constraints={"targets": ["aks"]},
+        overlays={"aks": {"helm-controller": {"enabled": True}}},
+    )
+    catalogue = in_memory([flux], [profile("gitops", [{"pack": "flux@1.0.0"}], targets=["aks"])])
+    plan = Resolver(catalogue).resolve(ClusterRequest(facts("a1", "aks"), ("gitops@1.0.0",)))
+    aks = contract("a1", Target.AKS, None)
+    object.__setattr__(
+        aks,
+        "handles",
+        {"cluster_name": pulumi.Output.from_input("a1-aks"), "resource_group_name": pulumi.Output.from_input("a1-rg")},
+    )
+    PackStack("a1", aks, plan)
+    settle()
+    ext = mocks.named("a1-flux", "azure-native:kubernetesconfiguration:Extension")
+    assert ext.inputs["extensionType"] == "microsoft.flux" and ext.inputs["version"] == "1.14.0"
+    assert ext.inputs["scope"] == {"cluster": {"releaseNamespace": "flux-system"}}
+    assert ext.inputs["configurationSettings"] == {"helm-controller.enabled": "true"}
+    assert ext.inputs["autoUpgradeMinorVersion"] is False
