@@ -551,31 +551,6 @@ POOLS_OK = [{"name": "system", "system": True}]
             {},
             r"node_pools\[1\]\.labels: 'kubernetes\.azure\.com/mode' uses a prefix AKS reserves",
         ),
-        (
-            {"node_pools": [*POOLS_OK, {"name": "apps", "labels": {"bad key": "x"}}]},
-            {},
-            r"node_pools\[1\]\.labels: key 'bad key'",
-        ),
-        (
-            {"node_pools": [*POOLS_OK, {"name": "apps", "labels": {"tier": "front end"}}]},
-            {},
-            r"node_pools\[1\]\.labels: value 'front end' of 'tier' is not a valid label value",
-        ),
-        (
-            {"node_pools": [*POOLS_OK, {"name": "apps", "taints": [{"key": "Bad_Prefix!/x", "effect": "NoSchedule"}]}]},
-            {},
-            r"node_pools\[1\]\.taints\[0\]\.key",
-        ),
-        (
-            {
-                "node_pools": [
-                    *POOLS_OK,
-                    {"name": "apps", "taints": [{"key": "k", "value": "a:b", "effect": "NoExecute"}]},
-                ]
-            },
-            {},
-            r"node_pools\[1\]\.taints\[0\]\.value: 'a:b' is not a valid taint value",
-        ),
     ],
 )
 def test_invalid_input_fails_before_any_resource(
@@ -588,6 +563,21 @@ def test_invalid_input_fails_before_any_resource(
     settle()
     assert mocks.resources == []
     assert mocks.call_log == []
+
+
+def test_label_and_taint_syntax_is_refused_by_the_spec() -> None:
+    """Kubernetes' own syntax rules belong to the node pool model (tests/unit/test_node_pool_spec.py)."""
+    bad = {
+        "name": "apps",
+        "labels": {"a..b/tier": "x"},
+        "taints": [{"key": "k", "value": "a:b", "effect": "NoExecute"}],
+    }
+    with pytest.raises(ValidationError) as info:
+        make_spec(node_pools=[*POOLS_OK, bad])
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("node_pools", 1, "labels"), "Value error, key 'a..b/tier': prefix is not a DNS subdomain"),
+        (("node_pools", 1, "taints", 0, "value"), "Value error, 'a:b' is not a valid taint value"),
+    ]
 
 
 def test_duplicate_pool_names_are_caught_by_the_spec_and_again_by_the_component(mocks: GraphMocks) -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from components.clusters import build_cluster
 from components.clusters.eks import (
@@ -729,29 +730,9 @@ def pools(*extra: dict[str, Any]) -> dict[str, Any]:
             r"^node_pools\[0\]\.min_size: a system pool needs at least one node",
         ),
         (
-            pools({"name": "apps", "labels": {"bad key": "x"}}),
-            {},
-            r"^node_pools\[1\]\.labels: key 'bad key'",
-        ),
-        (
             pools({"name": "apps", "labels": {"node-role.kubernetes.io/worker": ""}}),
             {},
             r"^node_pools\[1\]\.labels: 'node-role\.kubernetes\.io/worker' is in the kubernetes\.io/k8s\.io namesp",
-        ),
-        (
-            pools({"name": "apps", "labels": {"tier": "front end"}}),
-            {},
-            r"^node_pools\[1\]\.labels: value 'front end' of 'tier' is not a valid label value",
-        ),
-        (
-            pools({"name": "apps", "taints": [{"key": "Bad!/x", "effect": "NoSchedule"}]}),
-            {},
-            r"^node_pools\[1\]\.taints\[0\]\.key: 'Bad!/x'",
-        ),
-        (
-            pools({"name": "apps", "taints": [{"key": "k", "value": "a:b", "effect": "NoExecute"}]}),
-            {},
-            r"^node_pools\[1\]\.taints\[0\]\.value: 'a:b' is not a valid taint value",
         ),
         (
             pools({"name": "apps", "taints": [{"key": f"k{i}", "effect": "NoSchedule"} for i in range(51)]}),
@@ -788,6 +769,17 @@ def test_invalid_input_fails_before_any_resource(
     settle()
     assert mocks.resources == []
     assert mocks.call_log == []
+
+
+def test_label_and_taint_syntax_is_refused_by_the_spec() -> None:
+    """Kubernetes' own syntax rules belong to the node pool model (tests/unit/test_node_pool_spec.py)."""
+    bad = {"name": "apps", "labels": {"tier": "front end"}, "taints": [{"key": "Bad!/x", "effect": "NoSchedule"}]}
+    with pytest.raises(ValidationError) as info:
+        make_spec(**pools(bad))
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("node_pools", 1, "labels"), "Value error, value 'front end' of 'tier' is not a valid label value"),
+        (("node_pools", 1, "taints", 0, "key"), "Value error, 'Bad!/x': prefix is not a DNS subdomain"),
+    ]
 
 
 def test_tag_errors_from_environment_tags(mocks: GraphMocks) -> None:

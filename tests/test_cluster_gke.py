@@ -12,6 +12,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from components.clusters import build_cluster
 from components.clusters.gke import (
@@ -494,30 +495,6 @@ ERRORS: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, str] | None,
         None,
         r"^node_pools\[0\]\.min_size: a system pool needs at least one node per zone",
     ),
-    (
-        {"node_pools": [{**POOL_SYSTEM, "labels": {"bad key": "x"}}]},
-        None,
-        None,
-        r"^node_pools\[0\]\.labels: key 'bad key'",
-    ),
-    (
-        {"node_pools": [{**POOL_SYSTEM, "labels": {"ok": "not ok"}}]},
-        None,
-        None,
-        r"^node_pools\[0\]\.labels: value 'not ok' of 'ok'",
-    ),
-    (
-        {"node_pools": [{**POOL_SYSTEM, "taints": [{"key": "-x", "effect": "NoSchedule"}]}]},
-        None,
-        None,
-        r"^node_pools\[0\]\.taints\[0\]\.key: '-x'",
-    ),
-    (
-        {"node_pools": [{**POOL_SYSTEM, "taints": [{"key": "x", "value": "a b", "effect": "NoSchedule"}]}]},
-        None,
-        None,
-        r"^node_pools\[0\]\.taints\[0\]\.value: 'a b'",
-    ),
     ({"labels": {"team": "b"}}, None, {"Team": "a"}, r"^labels: 'Team' and 'team' both become the GCP label 'team'"),
     ({"labels": {f"l{i}": "v" for i in range(65)}}, None, None, r"^labels: 65 labels .* GCP allows 64"),
 ]
@@ -537,6 +514,17 @@ def test_invalid_input_fails_before_any_resource(
         GkeCluster(spec.name, spec, settings=settings, tags=tags)
     settle()
     assert mocks.resources == []
+
+
+def test_label_and_taint_syntax_is_refused_by_the_spec() -> None:
+    """Kubernetes' own syntax rules belong to the node pool model (tests/unit/test_node_pool_spec.py)."""
+    bad = {"name": "apps", "labels": {"ok": "not ok"}, "taints": [{"key": "x", "value": "a b", "effect": "NoSchedule"}]}
+    with pytest.raises(ValidationError) as info:
+        make_spec(node_pools=[POOL_SYSTEM, bad])
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("node_pools", 1, "labels"), "Value error, value 'not ok' of 'ok' is not a valid label value"),
+        (("node_pools", 1, "taints", 0, "value"), "Value error, 'a b' is not a valid taint value"),
+    ]
 
 
 def test_same_label_twice_with_the_same_value_is_fine() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,10 +58,6 @@ DNS_PREFIX_MAX = 54
 #: AKS refuses system pools that cannot hold its own add-ons.
 SYSTEM_POOL_MIN_PODS = 30
 RESERVED_LABEL_PREFIXES = ("kubernetes.azure.com/",)
-
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 # ----------------------------------------------------------------------------------------- kubeconfig
@@ -123,15 +118,6 @@ def _is_guid(value: str) -> bool:
     return True
 
 
-def _label_key_problem(key: str) -> str | None:
-    prefix, _, label = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return "prefix is not a DNS subdomain"
-    if not _LABEL_NAME.match(label):
-        return "name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
-    return None
-
-
 def _check_network(spec: AksClusterSpec, settings: AksSettings) -> None:
     net = settings.network
     if net.network_dataplane == "cilium":
@@ -172,20 +158,9 @@ def _check_pools(pools: Sequence[AksNodePool]) -> None:
             raise ValueError(
                 f"{where}.max_pods: a system pool must allow at least {SYSTEM_POOL_MIN_PODS} pods, got {pool.max_pods}"
             )
-        for key, value in pool.labels.items():
+        for key in pool.labels:
             if key.startswith(RESERVED_LABEL_PREFIXES):
                 raise ValueError(f"{where}.labels: {key!r} uses a prefix AKS reserves for itself")
-            problem = _label_key_problem(key)
-            if problem:
-                raise ValueError(f"{where}.labels: key {key!r}: {problem}")
-            if not _LABEL_VALUE.match(value):
-                raise ValueError(f"{where}.labels: value {value!r} of {key!r} is not a valid label value")
-        for j, taint in enumerate(pool.taints):
-            problem = _label_key_problem(taint.key)
-            if problem:
-                raise ValueError(f"{where}.taints[{j}].key: {taint.key!r}: {problem}")
-            if not _LABEL_VALUE.match(taint.value):
-                raise ValueError(f"{where}.taints[{j}].value: {taint.value!r} is not a valid taint value")
 
 
 def validate_spec(spec: AksClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:

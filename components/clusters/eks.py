@@ -102,9 +102,6 @@ _KMS_KEY_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):kms:(?P<region>[a-z0-9-]+):\d{12}:(?P<kind>key|alias)/\S+$"
 )
 _AMI_TYPE = re.compile(r"^[A-Z0-9]+(?:_[A-Za-z0-9]+)*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 #: Labels a kubelet may set on its own Node in the kubernetes.io / k8s.io namespaces (k8s.io/kubelet
 #: IsKubeletLabel); any other label there makes the kubelet refuse to start, so the node never joins.
 _KUBELET_LABELS = frozenset(
@@ -279,15 +276,6 @@ def _check_ami_type(spec: EksClusterSpec, ami_type: str) -> None:
         )
 
 
-def _label_key_problem(key: str) -> str | None:
-    prefix, _, label = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return "prefix is not a DNS subdomain"
-    if not _LABEL_NAME.match(label):
-        return "name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
-    return None
-
-
 def _in_namespace(namespace: str, allowed: str) -> bool:
     return namespace == allowed or namespace.endswith("." + allowed)
 
@@ -327,26 +315,16 @@ def _check_pool(i: int, pool: EksNodePool, arch: str) -> None:
             f"{where}.min_size: a system pool needs at least one node (CoreDNS and the cluster autoscaler run "
             f"there), got {pool.min_size}"
         )
-    for key, value in pool.labels.items():
-        problem = _label_key_problem(key)
-        if problem:
-            raise ValueError(f"{where}.labels: key {key!r}: {problem}")
+    for key in pool.labels:
         if kubelet_refuses_label(key):
             raise ValueError(
                 f"{where}.labels: {key!r} is in the kubernetes.io/k8s.io namespace, which the kubelet refuses "
                 "to set on its node (the node would never join); use your own prefix or node.kubernetes.io/"
             )
-        if not _LABEL_VALUE.match(value):
-            raise ValueError(f"{where}.labels: value {value!r} of {key!r} is not a valid label value")
     if len(pool.taints) > TAINTS_MAX:
         raise ValueError(f"{where}.taints: EKS accepts at most {TAINTS_MAX} taints, got {len(pool.taints)}")
     for j, taint in enumerate(pool.taints):
         at = f"{where}.taints[{j}]"
-        problem = _label_key_problem(taint.key)
-        if problem:
-            raise ValueError(f"{at}.key: {taint.key!r}: {problem}")
-        if not _LABEL_VALUE.match(taint.value):
-            raise ValueError(f"{at}.value: {taint.value!r} is not a valid taint value")
         if pool.system and taint.effect != "PreferNoSchedule" and taint.key != SYSTEM_POOL_TAINT:
             raise ValueError(
                 f"{at}: a system pool tainted {taint.key}:{taint.effect} keeps CoreDNS and the packs' add-ons "

@@ -77,10 +77,6 @@ TAINT_EFFECTS: dict[str, str] = {
     "NoExecute": "NO_EXECUTE",
 }
 
-_K8S_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_K8S_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-
 
 # ----------------------------------------------------------------------------------------- GCP labels
 
@@ -168,15 +164,6 @@ def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> GkeSe
         raise ValueError(f"{path}: {first['msg']}") from exc
 
 
-def _label_key_problem(key: str) -> str | None:
-    prefix, _, label = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return "prefix is not a DNS subdomain"
-    if not _K8S_LABEL_NAME.match(label):
-        return "name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
-    return None
-
-
 def _check_network(spec: GkeClusterSpec) -> None:
     for field in ("subnet_cidr", "pods_cidr", "services_cidr", "master_ipv4_cidr"):
         value = getattr(spec, field)
@@ -236,18 +223,6 @@ def _check_pools(pools: Sequence[GkeNodePool]) -> None:
                 f"{where}.min_size: a system pool needs at least one node per zone (cluster-critical add-ons "
                 f"run there), got {pool.min_size}"
             )
-        for key, value in pool.labels.items():
-            problem = _label_key_problem(key)
-            if problem:
-                raise ValueError(f"{where}.labels: key {key!r}: {problem}")
-            if not _K8S_LABEL_VALUE.match(value):
-                raise ValueError(f"{where}.labels: value {value!r} of {key!r} is not a valid label value")
-        for j, taint in enumerate(pool.taints):
-            problem = _label_key_problem(taint.key)
-            if problem:
-                raise ValueError(f"{where}.taints[{j}].key: {taint.key!r}: {problem}")
-            if not _K8S_LABEL_VALUE.match(taint.value):
-                raise ValueError(f"{where}.taints[{j}].value: {taint.value!r} is not a valid taint value")
 
 
 def validate(

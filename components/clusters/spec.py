@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -52,10 +53,52 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, Field(description="An IPv4/IPv6 network in CIDR notation, e.g. 10.0.0.0/16.")]
 
 
+# ------------------------------------------------------------------------- Kubernetes label syntax
+
+#: The name part of a label key, and any non-empty label value: at most 63 characters.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+#: An RFC 1123 DNS subdomain (its 253-character limit is checked apart).
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a Kubernetes label or taint key (``[prefix/]name``), or None when it is one.
+
+    Kubernetes' own rules, the same on every cloud; a cloud's further limits (reserved prefixes, labels the
+    kubelet refuses) stay with that cloud's component.
+    """
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return "prefix is not a DNS subdomain"
+    if not _LABEL_NAME.fullmatch(name):
+        return "name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def is_label_value(value: str) -> bool:
+    """True for a valid Kubernetes label (or taint) value: empty, or a label name."""
+    return value == "" or _LABEL_NAME.fullmatch(value) is not None
+
+
 class Taint(Frozen):
-    key: str = Field(min_length=1, description="Taint key.")
-    value: str = Field(default="", description="Taint value.")
+    key: str = Field(min_length=1, description="Taint key: [prefix/]name, like a label key.")
+    value: str = Field(default="", description="Taint value: empty or like a label value.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = Field(description="Taint effect.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str) -> str:
+        problem = label_key_problem(key)
+        if problem:
+            raise ValueError(f"{key!r}: {problem}")
+        return key
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str) -> str:
+        if not is_label_value(value):
+            raise ValueError(f"{value!r} is not a valid taint value")
+        return value
 
 
 class NodePool(Frozen):
@@ -68,6 +111,20 @@ class NodePool(Frozen):
     system: bool = Field(default=False, description="Runs cluster-critical add-ons (CoreDNS, CNI, packs).")
     labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes node labels.")
     taints: tuple[Taint, ...] = Field(default=(), description="Kubernetes node taints.")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        problems = []
+        for key, value in labels.items():
+            problem = label_key_problem(key)
+            if problem:
+                problems.append(f"key {key!r}: {problem}")
+            if not is_label_value(value):
+                problems.append(f"value {value!r} of {key!r} is not a valid label value")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return labels
 
     @model_validator(mode="after")
     def _sizes(self) -> NodePool:
@@ -633,5 +690,7 @@ __all__ = [
     "NodePool",
     "SecretRef",
     "Taint",
+    "is_label_value",
+    "label_key_problem",
     "parse_settings",
 ]
