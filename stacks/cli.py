@@ -48,7 +48,7 @@ PacksDir = Annotated[
 
 def _fail(exc: PlanErrors, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"schema": PLAN_SCHEMA, "errors": [e.as_dict() for e in exc.errors]}, indent=2))
+        print(json.dumps({"schema": PLAN_SCHEMA, "errors": [e.as_dict() for e in exc.errors]}, separators=(",", ":")))
     for e in exc.errors:
         err.print(f"[red]error[/red]: {e}", markup=True, highlight=False)
     err.print(f"{len(exc.errors)} error(s); nothing was planned or built.")
