@@ -26,7 +26,6 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi_azure_native import authorization, containerservice, resources
-from pydantic import ValidationError
 
 from components.clusters.contract import (
     ClusterComponent,
@@ -35,7 +34,7 @@ from components.clusters.contract import (
     exec_kubeconfig,
     make_provider,
 )
-from components.clusters.spec import AksClusterSpec, AksNodePool, AksSettings
+from components.clusters.spec import AksClusterSpec, AksNodePool, AksSettings, read_settings
 from packs.model import Target
 
 #: The application id of the AKS Entra ID server app; every AKS cluster with managed AAD accepts tokens for it.
@@ -102,12 +101,7 @@ def _from_credentials(name: str, result: Any) -> str:
 
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:
     """The profile's cluster settings as :class:`AksSettings`; errors name the settings path."""
-    try:
-        return AksSettings.model_validate(dict(settings or {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in ("settings", *first["loc"]))
-        raise ValueError(f"{path}: {first['msg']}") from exc
+    return read_settings(AksSettings, settings)
 
 
 def _is_guid(value: str) -> bool:

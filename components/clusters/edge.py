@@ -40,11 +40,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pulumi
 import yaml
 from pulumi_command import remote
-from pydantic import ValidationError
 
 from components.clusters.contract import ClusterComponent, ClusterContract, make_provider
 from components.clusters.secrets import read_secret, read_secret_value
-from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings
+from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings, read_settings
 from packs.model import Target
 
 TYPE = "strata:clusters:EdgeCluster"
@@ -77,11 +76,7 @@ _K3S_VERSION_IN_PATH = re.compile(r"v\d+\.\d+\.\d+[+-]k3s\d+")
 
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> EdgeSettings:
     """The profile's cluster settings as :class:`EdgeSettings`; errors name ``settings.<path>``."""
-    try:
-        return EdgeSettings.model_validate(dict(settings or {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"settings.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ValueError(problems) from None
+    return read_settings(EdgeSettings, settings)
 
 
 def _networks(value: str, field: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

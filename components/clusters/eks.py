@@ -37,7 +37,6 @@ from typing import Any
 
 import pulumi
 from pulumi_aws import GetAvailabilityZonesFilterArgs, ec2, eks, get_availability_zones_output, iam, kms
-from pydantic import ValidationError
 
 from components.clusters.contract import (
     ClusterComponent,
@@ -46,7 +45,7 @@ from components.clusters.contract import (
     exec_kubeconfig,
     make_provider,
 )
-from components.clusters.spec import EksClusterSpec, EksNodePool, EksSettings, EksVpc
+from components.clusters.spec import EksClusterSpec, EksNodePool, EksSettings, EksVpc, read_settings
 from packs.model import Target
 
 AWS_CLI = "aws"
@@ -247,12 +246,7 @@ def eks_kubeconfig(name: str, cluster_name: str, region: str, endpoint: str, ca_
 
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> EksSettings:
     """The profile's cluster settings as :class:`EksSettings`; errors name the settings path."""
-    try:
-        return EksSettings.model_validate(dict(settings or {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in ("settings", *first["loc"]))
-        raise ValueError(f"{path}: {first['msg']}") from exc
+    return read_settings(EksSettings, settings)
 
 
 def _check_ami_type(spec: EksClusterSpec, ami_type: str) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 import pulumi
 from pulumi_gcp import compute, container, projects, serviceaccount
-from pydantic import ValidationError
 
 from components.clusters.contract import (
     ClusterComponent,
@@ -36,7 +35,7 @@ from components.clusters.contract import (
     exec_kubeconfig,
     make_provider,
 )
-from components.clusters.spec import GkeClusterSpec, GkeNodePool, GkeSettings
+from components.clusters.spec import GkeClusterSpec, GkeNodePool, GkeSettings, read_settings
 from packs.model import Target
 
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -156,12 +155,7 @@ def oidc_issuer_url(project: str, region: str, cluster: str) -> str:
 
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> GkeSettings:
     """The profile's cluster settings as :class:`GkeSettings`; errors name the settings path."""
-    try:
-        return GkeSettings.model_validate(dict(settings or {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in ("settings", *first["loc"]))
-        raise ValueError(f"{path}: {first['msg']}") from exc
+    return read_settings(GkeSettings, settings)
 
 
 def _check_network(spec: GkeClusterSpec) -> None:

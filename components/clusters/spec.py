@@ -15,11 +15,11 @@ import functools
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, Target, parse_ref
 
@@ -664,6 +664,18 @@ AnyClusterSpec = Annotated[
 ]
 
 
+S = TypeVar("S", bound=BaseModel)
+
+
+def read_settings(model: type[S], settings: Mapping[str, Mapping[str, Any]] | None) -> S:
+    """The profile's cluster settings as ``model``; a ValueError names every bad ``settings.<path>``."""
+    try:
+        return model.model_validate(dict(settings or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ValueError(problems) from None
+
+
 def parse_settings(spec: ClusterSpec, settings: Mapping[str, Mapping[str, Any]]) -> BaseModel | None:
     """Validate the profile's cluster settings for this target (raises pydantic ValidationError)."""
     model = spec.settings_model
@@ -693,4 +705,5 @@ __all__ = [
     "is_label_value",
     "label_key_problem",
     "parse_settings",
+    "read_settings",
 ]
