@@ -23,6 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.clusters.contract import ClusterContract
+from components.clusters.secrets import read_secret, read_secret_value
 from components.identities import PackIdentity, create_identity
 from packs.model import ManagedService, Target
 from packs.paths import get, parse_path, with_value
@@ -35,7 +36,11 @@ SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-no
 def fill_placeholders(
     values: Mapping[str, Any], deferred: Sequence[str], known: Mapping[str, pulumi.Output[str]]
 ) -> pulumi.Input[Mapping[str, Any]]:
-    """Replace ``{{ identity.* }}`` at the plan's deferred paths with the identity's outputs."""
+    """Replace ``{{ identity.* }}`` and ``{{ secret.* }}`` at the plan's deferred paths with their outputs.
+
+    ``known`` is keyed by the placeholder's dotted name (``identity.aws_role_arn``, ``secret.<variable>``); a
+    secret output makes the whole values input secret, so the state stores it encrypted.
+    """
     if not deferred:
         return dict(values)
     keys = sorted(known)
@@ -45,7 +50,7 @@ def fill_placeholders(
 
         def sub(value: Any) -> Any:
             if isinstance(value, str):
-                return PLACEHOLDER.sub(lambda m: lookup[m.group(2).lstrip(".")], value)
+                return PLACEHOLDER.sub(lambda m: lookup[m.group(1) + m.group(2)], value)
             if isinstance(value, list | tuple):
                 return [sub(v) for v in value]
             if isinstance(value, Mapping):
@@ -77,16 +82,33 @@ def flatten_settings(values: Mapping[str, Any], prefix: str = "") -> dict[str, s
     return dict(sorted(out.items()))
 
 
+def secret_problems(plan: ResolvedPlan) -> list[str]:
+    """Secret variables whose source cannot be read now (missing variable, file or config key)."""
+    problems = []
+    for pack in plan.packs:
+        for var, ref in pack.secrets.items():
+            try:
+                read_secret_value(ref, f"variables.{pack.name}.{var}")
+            except ValueError as exc:
+                problems.append(str(exc))
+    return problems
+
+
 def _problems(cluster: ClusterContract, plan: ResolvedPlan) -> list[str]:
     """Everything that would fail mid-deployment, found before the first resource is registered."""
-    problems = []
+    problems = secret_problems(plan)
     if plan.cluster.name != cluster.name:
         problems.append(f"plan is for cluster {plan.cluster.name}, not {cluster.name}")
     for pack in plan.packs:
         where = f"pack {pack.ref} ({pack.layer.value})"
-        if pack.deferred and cluster.workload_identity is None:
+        uses_identity = any(
+            m.group(1) == "identity"
+            for p in pack.deferred
+            for m in PLACEHOLDER.finditer(json.dumps(get(pack.values, parse_path(p))))
+        )
+        if uses_identity and cluster.workload_identity is None:
             problems.append(f"{where} needs a cloud identity but {cluster.target.value} clusters have none")
-        if pack.deferred and pack.identity is None:
+        if uses_identity and pack.identity is None:
             problems.append(f"{where} has identity placeholders but declares no identity")
         src = pack.source
         needs = {
@@ -161,7 +183,11 @@ class PackStack(pulumi.ComponentResource):
                 identity = create_identity(
                     f"{name}-{pack.name}", cluster, pack.namespace or "kube-system", pack.identity, self._tags, release
                 )
-            values = fill_placeholders(pack.values, pack.deferred, identity.placeholders)
+            known = {f"identity.{k}": v for k, v in identity.placeholders.items()}
+            known |= {
+                f"secret.{var}": read_secret(ref, f"variables.{pack.name}.{var}") for var, ref in pack.secrets.items()
+            }
+            values = fill_placeholders(pack.values, pack.deferred, known)
             self._install(name, pack, values, identity, release)
             release.finish()
             self.releases[pack.name] = release

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from packs.paths import format_path, parse_path
 
@@ -152,6 +152,25 @@ class ManagedSource(Frozen):
 Source = Annotated[HelmSource | ManifestSource | ManagedSource, Field(discriminator="kind")]
 
 
+class SecretRef(Frozen):
+    """Where a secret comes from, without putting it in the environment file.
+
+    Exactly one of: an environment variable, a file, or a Pulumi config key of the current stack (which
+    may be a ``secure:`` value). The value is always wrapped as a Pulumi secret at the point it is read.
+    """
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable.")
+    file: str | None = Field(default=None, description="File path (~ expanded).")
+    config: str | None = Field(default=None, description="Pulumi config key, e.g. 'secrets:edgeSshKey'.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [k for k in ("env", "file", "config") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of env, file or config (got {given or 'none'})")
+        return self
+
+
 class VariableType(enum.StrEnum):
     STRING = "string"
     INTEGER = "integer"
@@ -193,6 +212,11 @@ class Variable(Frozen):
     pattern: str | None = Field(default=None, description="Regular expression a string value must match.")
     minimum: float | None = Field(default=None, description="Smallest accepted number.")
     maximum: float | None = Field(default=None, description="Largest accepted number.")
+    secret: bool = Field(
+        default=False,
+        description="A credential (a password, a token): environments give a SecretRef (env, file or config "
+        "key), never the value; it is read at deploy time as a Pulumi secret and never appears in a plan.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -217,10 +241,22 @@ class Variable(Frozen):
                 raise ValueError(f"default {self.default!r}: {problem}")
         if (self.required or self.required_on) and self.default is not None:
             raise ValueError("a required variable cannot have a default")
+        if self.secret and (
+            self.type is not VariableType.STRING or self.default is not None or self.allowed or self.pattern
+        ):
+            raise ValueError("a secret variable is a string with no default, allowed values or pattern")
         return self
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable, or None. Pure, so the resolver collects every problem."""
+        if self.secret:
+            if not isinstance(value, dict):
+                return "a secret variable takes a reference such as {env: NAME}, {file: path} or {config: key}"
+            try:
+                SecretRef.model_validate(value)
+            except ValidationError as exc:
+                return "not a secret reference: " + "; ".join(e["msg"] for e in exc.errors(include_url=False))
+            return None
         expected = _PYTHON_TYPES[self.type]
         # bool is an int in Python; a YAML `true` must never pass as an integer.
         if isinstance(value, bool) and self.type is not VariableType.BOOLEAN:

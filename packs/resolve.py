@@ -39,6 +39,7 @@ from packs.model import (
     ManagedService,
     Pack,
     ProfileKind,
+    SecretRef,
     Source,
     Variable,
     parse_ref,
@@ -84,6 +85,7 @@ class ResolvedPack:
     identity: Identity | None
     deferred: tuple[str, ...]
     folder: str = ""  # the pack's catalogue folder (manifest files live there); not part of the plan JSON
+    secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # secret variable -> where its value comes from
 
     @property
     def ref(self) -> str:
@@ -108,6 +110,7 @@ class ResolvedPack:
             "values": self.values,
             "locks": list(self.locks),
             "deferred": list(self.deferred),
+            "secrets": {k: v.model_dump(exclude_none=True) for k, v in sorted(self.secrets.items())},
         }
         if explain:
             out["provenance"] = {p: v.as_dict() for p, v in sorted(self.provenance.items())}
@@ -515,7 +518,11 @@ class Resolver:
                         PlanError(loaded.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster)
                     )
                     continue
-                problem = var.check(value)
+                problem = (
+                    "secret variables are set by environments, never in a shared profile"
+                    if var.secret
+                    else var.check(value)
+                )
                 if problem:
                     errors.append(PlanError(loaded.file, where, problem, cluster))
                     continue
@@ -587,6 +594,7 @@ class Resolver:
         provenance = dict(compiled.provenance)
         extra_templated: dict[str, list[Path]] = {}
         set_vars: dict[str, set[str]] = {}
+        secrets: dict[str, dict[str, SecretRef]] = {}
 
         for key, value in request.variables.items():
             where = request.at(f"variables.{key}")
@@ -623,6 +631,10 @@ class Resolver:
                 errors.append(PlanError(request.file, where, problem, cluster))
                 continue
             path = parse_path(var.path)
+            if var.secret:
+                # Only the reference travels; the value is read at deploy time, as a Pulumi secret.
+                secrets.setdefault(pack_name, {})[var_name] = SecretRef.model_validate(value)
+                value = f"{{{{ secret.{var_name} }}}}"
             values[pack_name] = with_value(values[pack_name], path, value)
             prov = dict(provenance[pack_name])
             _record(prov, path, Provenance("env-variable", request.file, where))
@@ -684,7 +696,7 @@ class Resolver:
                     current = _get(vals, path)
                 except KeyError:
                     continue
-                rendered, pending, problem = _render_value(current, facts)
+                rendered, pending, problem = _render_value(current, facts, frozenset(secrets.get(name, ())))
                 key = format_path(path)
                 if problem:
                     origin = provenance[name].get(key, Provenance("", found.file, key))
@@ -711,6 +723,7 @@ class Resolver:
                     identity=pack.identity,
                     deferred=tuple(sorted(set(deferred))),
                     folder=str(found.folder),
+                    secrets=secrets.get(name, {}),
                 )
             )
         return tuple(resolved)
@@ -761,15 +774,17 @@ def _identity_uses(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _render_value(value: Any, facts: ClusterFacts) -> tuple[Any, bool, str | None]:
+def _render_value(
+    value: Any, facts: ClusterFacts, secrets: frozenset[str] = frozenset()
+) -> tuple[Any, bool, str | None]:
     """:func:`_render` over a leaf that may be a list (or a list of maps); unchanged parts stay shared."""
     if isinstance(value, str):
-        return _render(value, facts) if "{{" in value else (value, False, None)
+        return _render(value, facts, secrets) if "{{" in value else (value, False, None)
     if isinstance(value, list | tuple | Mapping):
         items = list(value.items()) if isinstance(value, Mapping) else list(enumerate(value))
         pending, out = False, []
         for key, item in items:
-            rendered, item_pending, problem = _render_value(item, facts)
+            rendered, item_pending, problem = _render_value(item, facts, secrets)
             if problem:
                 return value, pending, problem
             pending = pending or item_pending
@@ -780,7 +795,7 @@ def _render_value(value: Any, facts: ClusterFacts) -> tuple[Any, bool, str | Non
     return value, False, None
 
 
-def _render(text: str, facts: ClusterFacts) -> tuple[Any, bool, str | None]:
+def _render(text: str, facts: ClusterFacts, secrets: frozenset[str] = frozenset()) -> tuple[Any, bool, str | None]:
     """Substitute ``{{ cluster.* }}``; keep ``{{ identity.* }}`` for deploy time.
 
     Returns (value, has deploy-time placeholders, problem). A string that is exactly one cluster
@@ -800,6 +815,12 @@ def _render(text: str, facts: ClusterFacts) -> tuple[Any, bool, str | None]:
                 return m.group(0)
         if namespace == "identity" and rest in IDENTITY_KEYS:
             pending = True
+            return m.group(0)
+        if namespace == "secret":
+            if rest in secrets:
+                pending = True
+                return m.group(0)
+            problem = f"{m.group(0)!r}: secret placeholders come only from secret variables an environment sets"
             return m.group(0)
         keys = "|".join(sorted(IDENTITY_KEYS))
         problem = f"unknown placeholder {m.group(0)!r} (use cluster.<fact> or identity.<{keys}>)"

@@ -222,11 +222,11 @@ def test_identity_needed_on_a_cluster_without_one_fails_before_anything(mocks: G
 
 def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
     values = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
-    filled = fill_placeholders(values, ["a.b"], {"aws_role_arn": pulumi.Output.from_input("arn:x")})
+    filled = fill_placeholders(values, ["a.b"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:x")})
     assert resolve(filled) == {"a": {"b": "role=arn:x"}, "c": 1}
     assert values["a"]["b"] == "role={{ identity.aws_role_arn }}"  # the plan is never mutated
     listed = fill_placeholders(
-        {"l": ["x", "{{ identity.aws_role_arn }}"]}, ["l"], {"aws_role_arn": pulumi.Output.from_input("arn:y")}
+        {"l": ["x", "{{ identity.aws_role_arn }}"]}, ["l"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:y")}
     )
     assert resolve(listed) == {"l": ["x", "arn:y"]}
     assert flatten_settings({"x": {"y": True, "z": [1]}, "n": 3}) == {"n": "3", "x.y": "true", "x.z": "[1]"}
@@ -258,3 +258,28 @@ def test_aks_extension_is_scoped_to_its_namespace(mocks: GraphMocks) -> None:
     assert ext.inputs["scope"] == {"cluster": {"releaseNamespace": "flux-system"}}
     assert ext.inputs["configurationSettings"] == {"helm-controller.enabled": "true"}
     assert ext.inputs["autoUpgradeMinorVersion"] is False
+
+
+def test_secret_variables_reach_values_only_as_secrets(mocks: GraphMocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.catalogue_builder import in_memory
+
+    app = pack(
+        "app",
+        requires=[],
+        variables=[{"name": "password", "type": "string", "path": "auth.password", "description": "p", "secret": True}],
+    )
+    catalogue = in_memory([app], [profile("p", [{"pack": "app@1.0.0", "expose": ["password"]}], targets=["edge"])])
+    request = ClusterRequest(facts("e1", "edge"), ("p@1.0.0",), variables={"app.password": {"env": "APP_PW"}})
+    plan = Resolver(catalogue).resolve(request)
+    monkeypatch.delenv("APP_PW", raising=False)
+    with pytest.raises(ValueError, match=r"variables\.app\.password: environment variable APP_PW is not set"):
+        PackStack("e1", contract("e1", Target.EDGE, None), plan)
+    monkeypatch.setenv("APP_PW", "s3cr3t-value")
+    stack = PackStack("e1", contract("e1", Target.EDGE, None), plan)
+    settle()
+    chart = mocks.named("e1-app", "kubernetes:helm.sh/v4:Chart")
+    # The values input reaches the engine as a secret (encrypted in state, masked in diffs).
+    assert chart.inputs["values"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert chart.inputs["values"]["value"] == {"auth": {"password": "s3cr3t-value"}}
+    assert "s3cr3t-value" not in json.dumps(plan.pack("app").as_dict(explain=True))
+    assert stack.packs["app"]["version"] == "1.0.0"

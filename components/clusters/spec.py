@@ -21,7 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, Target, parse_ref
+from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, SecretRef, Target, parse_ref
 
 #: Kubernetes minor versions each target can create today. Clouds retire versions on a schedule; a
 #: version outside this range fails at plan time rather than half-way through a deployment.
@@ -494,25 +494,6 @@ class GkeClusterSpec(ClusterSpec):
 
 
 # -------------------------------------------------------------------------------------------- Edge
-
-
-class SecretRef(Frozen):
-    """Where a secret comes from, without putting it in the environment file.
-
-    Exactly one of: an environment variable, a file, or a Pulumi config key of the current stack (which
-    may be a ``secure:`` value). The value is always wrapped as a Pulumi secret at the point it is read.
-    """
-
-    env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable.")
-    file: str | None = Field(default=None, description="File path (~ expanded).")
-    config: str | None = Field(default=None, description="Pulumi config key, e.g. 'strata:edgeSshKey'.")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        given = [k for k in ("env", "file", "config") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of env, file or config (got {given or 'none'})")
-        return self
 
 
 class EdgeHost(Frozen):

@@ -246,6 +246,7 @@ def test_json_document_has_exactly_the_documented_keys(workspace: tuple[Path, Pa
         "values",
         "locks",
         "deferred",
+        "secrets",
         "provenance",
     }
     assert all(set(p) == pack_keys for p in cluster["packs"])

@@ -447,3 +447,40 @@ def test_resolution_is_deterministic_and_cached() -> None:
     a = resolve().as_dict(explain=True)
     b = resolve().as_dict(explain=True)
     assert a == b
+
+
+def secret_packs() -> list[dict[str, Any]]:
+    packs = base_packs()
+    secret = {"name": "password", "type": "string", "path": "auth.password", "description": "p", "secret": True}
+    packs[4] = {**packs[4], "variables": [*packs[4]["variables"], secret]}
+    return packs
+
+
+def test_secret_variable_carries_only_a_reference() -> None:
+    profiles = [base_profile(expose=["domain", "password"])]
+    variables = {"app.domain": "example.com", "app.password": {"env": "APP_PASSWORD"}}
+    app = resolve(packs=secret_packs(), profiles=profiles, variables=variables).pack("app")
+    assert app.values["auth"]["password"] == "{{ secret.password }}"
+    assert app.deferred == ("auth.password",)
+    assert app.secrets["password"].env == "APP_PASSWORD"
+    assert app.as_dict()["secrets"] == {"password": {"env": "APP_PASSWORD"}}
+
+
+def test_secret_variable_rejects_a_literal_value() -> None:
+    profiles = [base_profile(expose=["domain", "password"])]
+    errs = errors_of(
+        packs=secret_packs(), profiles=profiles, variables={"app.domain": "x.io", "app.password": "hunter2"}
+    )
+    assert any("a secret variable takes a reference such as {env: NAME}" in e for e in errs)
+    assert not any("hunter2" in e for e in errs)
+
+
+def test_profiles_cannot_set_secret_variables() -> None:
+    errs = errors_of(packs=secret_packs(), profiles=[base_profile(variables={"password": {"env": "X"}})])
+    assert any("secret variables are set by environments, never in a shared profile" in e for e in errs)
+
+
+def test_secret_placeholders_cannot_be_written_by_hand() -> None:
+    values = {"app": {**APP_VALUES["app"], "token": "{{ secret.token }}"}}
+    errs = errors_of(values=values)
+    assert any("secret placeholders come only from secret variables" in e for e in errs)
