@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
-from components.packstack import PackStack
+from components.packstack import PackStack, secret_problems
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
 from stacks.contract import EXPORT_KEY, export_outputs
@@ -127,7 +127,7 @@ def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -
 
 
 def _validate_components(plans: Sequence[ClusterPlan]) -> list[PlanError]:
-    """Each component's own checks, run for every cluster before anything is registered."""
+    """Each component's own checks and every secret's source, for every cluster before anything is registered."""
     errors: list[PlanError] = []
     for cp in plans:
         spec = cp.entry.spec
@@ -136,6 +136,7 @@ def _validate_components(plans: Sequence[ClusterPlan]) -> list[PlanError]:
         except MissingExtraError as exc:
             errors.append(PlanError(cp.entry.file, f"{cp.entry.field}.target", str(exc), spec.name))
             continue
+        errors.extend(PlanError(cp.entry.file, cp.entry.field, p, spec.name) for p in secret_problems(cp.plan))
         validate = getattr(cls, "validate", None)
         if validate is None:
             continue

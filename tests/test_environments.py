@@ -18,6 +18,7 @@ from tests import test_cluster_aks, test_cluster_edge, test_cluster_eks, test_cl
 from tests.mocks import GraphMocks, Registration, install, is_secret, resolve, settle, validate_objects
 
 ROOT = Path(__file__).resolve().parents[1]
+GRAFANA_PASSWORD = "correct-horse-battery-staple"
 EDGE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZWRnZS1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
@@ -41,8 +42,9 @@ def run_stack(stack: str, env: str, with_config: bool = True) -> tuple[GraphMock
 
 
 @pytest.fixture(autouse=True)
-def _edge_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGE_SSH_KEY", EDGE_KEY)
+    monkeypatch.setenv("GRAFANA_ADMIN_PASSWORD", GRAFANA_PASSWORD)
 
 
 def releases(mocks: GraphMocks, cluster: str) -> dict[str, Registration]:
@@ -114,6 +116,27 @@ def test_dev_builds_three_clouds_with_identities() -> None:
     assert mocks.named("dev-eks-aws-ebs-csi", "aws:eks/addon:Addon").inputs["serviceAccountRoleArn"]
     # Nothing is protected outside production.
     assert not [r for r in mocks.resources if r.protect]
+
+
+def test_grafana_password_reaches_the_chart_only_as_a_secret() -> None:
+    mocks, _ = run_stack("dev", "dev")
+    chart = mocks.named("dev-aks-kube-prometheus-stack", "kubernetes:helm.sh/v4:Chart")
+    values = chart.inputs["values"]
+    assert values["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a secret input
+    assert values["value"]["grafana"]["adminPassword"] == GRAFANA_PASSWORD
+    plan_text = json.dumps(plan_environment("dev").as_dict(explain=True))
+    assert GRAFANA_PASSWORD not in plan_text and "GRAFANA_ADMIN_PASSWORD" in plan_text
+
+
+def test_a_missing_secret_stops_the_run_before_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD")
+    with pytest.raises(pulumi.RunError) as info:
+        run_stack("dev", "dev")
+    message = str(info.value)
+    assert "3 error(s); nothing was created" in message
+    assert (
+        "variables.kube-prometheus-stack.grafana_admin_password: environment variable GRAFANA_ADMIN_PASSWORD" in message
+    )
 
 
 def test_dev_exports_a_secret_versioned_contract_per_cluster() -> None:

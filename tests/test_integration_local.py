@@ -28,6 +28,7 @@ def test_local_environment_renders_the_layered_profile(tmp_path: Path, monkeypat
     render = tmp_path / "rendered"
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{backend}")
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "integration-test")
+    monkeypatch.setenv("GRAFANA_ADMIN_PASSWORD", "integration-test-password")
     work = tmp_path / "project"
     shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(".venv", ".git", "out", "__pycache__"))
     env_file = work / "stacks/config/Pulumi.local.yaml"
