@@ -44,6 +44,7 @@ ConfigDir = Annotated[
 PacksDir = Annotated[
     Path, typer.Option("--packs-dir", envvar="STRATA_PACKS_DIR", help="Folder of catalog/ and profiles/.")
 ]
+EnvName = Annotated[str, typer.Option("--env", "-e", help="Environment name (stacks/config/Pulumi.<env>.yaml).")]
 
 
 def _fail(exc: PlanErrors, as_json: bool) -> None:
@@ -137,9 +138,7 @@ def _print_plan(result: EnvironmentPlan, explain: bool) -> None:
 
 @app.command()
 def plan(
-    env: Annotated[
-        str, typer.Option("--env", "-e", help="Environment name (stacks/config/Pulumi.<env>.yaml).")
-    ] = "local",
+    env: EnvName = "local",
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Plan only this cluster.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show every value with its provenance and lock.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan (schema strata.plan/v1).")] = False,
@@ -158,6 +157,30 @@ def plan(
         sys.stdout.write("\n")
         return
     _print_plan(result, explain)
+
+
+@app.command()
+def stacks(
+    env: EnvName = "local",
+    shards: Annotated[int | None, typer.Option("--shards", min=1, help="Group clusters into N shard stacks.")] = None,
+    config_dir: ConfigDir = CONFIG_DIR,
+) -> None:
+    """Print the Pulumi stack names that deploy an environment, one per line (for parallel pipelines)."""
+    from stacks.environment import load_environment
+    from stacks.program import shard_of
+
+    try:
+        environment = load_environment(env, config_dir)
+    except PlanErrors as exc:
+        _fail(exc, False)
+        return
+    if environment.settings.stacks == "environment" and shards is None:
+        print(env)
+    elif shards is not None:
+        used = sorted({shard_of(c.spec.name, shards) for c in environment.clusters})
+        print("\n".join(f"{env}.shard-{i}-of-{shards}" for i in used))
+    else:
+        print("\n".join(f"{env}.{c.spec.name}" for c in environment.clusters))
 
 
 @app.command()

@@ -253,3 +253,15 @@ def test_json_document_has_exactly_the_documented_keys(workspace: tuple[Path, Pa
     documented = (Path(__file__).resolve().parents[2] / "docs/plan-json.md").read_text()
     for key in pack_keys | set(cluster) | set(doc):
         assert f'"{key}"' in documented, key
+
+
+def test_stacks_lists_what_deploys_an_environment(workspace: tuple[Path, Path]) -> None:
+    _, config = workspace
+    write_env(config, "small", {"clusters": [edge_cluster()]})
+    write_env(config, "fleet", {"stacks": "cluster", "clusters": [edge_cluster(f"s-{i}") for i in range(6)]})
+    run = lambda *a: runner.invoke(app, ["stacks", *a, "--config-dir", str(config)])  # noqa: E731
+    assert run("--env", "small").stdout.split() == ["small"]
+    assert run("--env", "fleet").stdout.split() == [f"fleet.s-{i}" for i in range(6)]
+    shards = run("--env", "fleet", "--shards", "2").stdout.split()
+    assert set(shards) <= {"fleet.shard-1-of-2", "fleet.shard-2-of-2"} and shards
+    assert run("--env", "nope").exit_code == 1
