@@ -180,6 +180,8 @@ class StackResult:
     clusters: tuple[str, ...] = ()
     digest: str = ""
     resources: tuple[ResourceChange, ...] = ()
+    #: Why a stack was not operated: skipped by a budget, or already succeeded (``--resume``).
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -192,6 +194,7 @@ class StackResult:
             "duration_s": round(self.duration_s, 3),
             "error": self.error,
             "error_kind": self.error_kind,
+            "note": self.note,
             "digest": self.digest,
         }
 

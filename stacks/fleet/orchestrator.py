@@ -163,8 +163,9 @@ class Orchestrator:
         for stack in stacks:
             if stack.name in done:
                 results[stack.name] = StackResult(
-                    stack.name, 0, Outcome.NOT_RUN, error=done[stack.name], clusters=stack.clusters, digest=stack.digest
+                    stack.name, 0, Outcome.NOT_RUN, clusters=stack.clusters, digest=stack.digest, note=done[stack.name]
                 )
+                self._outcome(results[stack.name])
         todo = [s for s in stacks if s.name not in done]
         plan = waves(todo, opts.canary, opts.wave_size)
         fail_limit = Size.parse(opts.max_failures).budget(len(todo))
@@ -221,7 +222,7 @@ class Orchestrator:
                     outcome = Outcome.NOT_RUN if stopped_by == "interrupted" else Outcome.SKIPPED
                     why = "the run was interrupted" if outcome is Outcome.NOT_RUN else f"{stopped_by} budget exceeded"
                     skipped = StackResult(
-                        stack.name, number, outcome, error=why, clusters=stack.clusters, digest=stack.digest
+                        stack.name, number, outcome, clusters=stack.clusters, digest=stack.digest, note=why
                     )
                     results[stack.name] = skipped
                     self._outcome(skipped)
