@@ -458,6 +458,30 @@ class ProfileEntry(Frozen):
         return parse_ref(self.pack)[1]
 
 
+class DriftAction(enum.StrEnum):
+    """What to do when a layer's live state or code moved away from what was last applied."""
+
+    HEAL = "heal"  # re-apply the drifted resources (and their dependents)
+    ALERT = "alert"  # report it and fail the check (exit code 3); a person decides
+    IGNORE = "ignore"  # list it as ignored (e.g. node OS patched in place by the vendor)
+
+
+class DriftPolicy(Frozen):
+    """A profile's drift defaults per layer; ``locks`` are layers no environment may change."""
+
+    layers: dict[Layer, DriftAction] = Field(
+        default_factory=dict, description="Action per layer; a layer not listed stays at 'alert'."
+    )
+    locks: tuple[Layer, ...] = Field(default=(), description="Layers whose action environments cannot change.")
+
+    @model_validator(mode="after")
+    def _locks_set(self) -> DriftPolicy:
+        unset = [layer.value for layer in self.locks if layer not in self.layers]
+        if unset:
+            raise ValueError(f"locks {unset} name layers the policy does not set")
+        return self
+
+
 class ProfileKind(enum.StrEnum):
     INFRASTRUCTURE = "infrastructure"
     ADDON = "addon"
@@ -476,6 +500,9 @@ class Profile(Frozen):
     kind: ProfileKind = Field(description="infrastructure (all layers) or addon (addon layer only).")
     targets: tuple[Target, ...] = Field(min_length=1, description="Targets the profile is built for.")
     layers: tuple[ProfileEntry, ...] = Field(min_length=1, description="Packs in layer order.")
+    drift: DriftPolicy = Field(
+        default_factory=DriftPolicy, description="Drift remediation per layer (heal/alert/ignore), lockable."
+    )
 
     @model_validator(mode="after")
     def _targets_subset(self) -> Profile:

@@ -12,6 +12,8 @@ Config keys (all under the ``strata:`` namespace):
   named ``<env>.<cluster>``), so a large fleet is never one giant stack.
 - ``strata:clusters`` -- a list of clusters (see components/clusters/spec.py for every field).
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
+- ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
+  (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
-from packs.model import Frozen, Target
+from packs.model import DriftAction, Frozen, Layer, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 
@@ -52,6 +54,9 @@ class EnvironmentSettings(Frozen):
     )
     clusters: tuple[dict[str, Any], ...] = Field(default=(), description="Clusters (validated per target).")
     inventory: Inventory | None = Field(default=None, description="Clusters from an inventory file.")
+    drift: dict[Layer, DriftAction] = Field(
+        default_factory=dict, description="Drift remediation per layer (heal, alert, ignore) for `strata fleet drift`."
+    )
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from components.clusters.spec import parse_settings
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
+from packs.drift import resolve_drift
 from packs.errors import PlanError, PlanErrors, from_validation
+from packs.model import DriftAction, Layer
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 
@@ -45,6 +47,11 @@ def collector_paused() -> Iterator[None]:
 class ClusterPlan:
     entry: ClusterEntry
     plan: ResolvedPlan
+    #: Drift remediation per layer (profiles' defaults and locks, then the environment's strata:drift).
+    drift: Mapping[Layer, DriftAction] = field(default_factory=dict)
+
+    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+        return {**self.plan.as_dict(explain), "drift": {layer.value: a.value for layer, a in self.drift.items()}}
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class EnvironmentPlan:
             "environment": self.environment.name,
             "production": self.environment.settings.production,
             "stacks": self.environment.settings.stacks,
-            "clusters": [c.plan.as_dict(explain) for c in self.clusters],
+            "clusters": [c.as_dict(explain) for c in self.clusters],
         }
 
 
@@ -79,12 +86,19 @@ def request_for(entry: ClusterEntry) -> ClusterRequest:
     )
 
 
-def plan_clusters(entries: Sequence[ClusterEntry], catalogue: Catalogue) -> tuple[list[ClusterPlan], list[PlanError]]:
-    """Resolve clusters and check the profile's cluster settings against each target's settings model."""
+def plan_clusters(
+    entries: Sequence[ClusterEntry],
+    catalogue: Catalogue,
+    drift: Mapping[Layer, DriftAction] | None = None,
+    drift_file: str = "",
+) -> tuple[list[ClusterPlan], list[PlanError]]:
+    """Resolve clusters, check the profile's cluster settings against each target's settings model and
+    resolve each cluster's drift policy (``drift`` is the environment's ``strata:drift``, from ``drift_file``)."""
     resolver = Resolver(catalogue)
     plans: list[ClusterPlan] = []
     errors: list[PlanError] = []
     settings_checked: dict[tuple[Any, ...], list[PlanError]] = {}
+    policies: dict[tuple[str, ...], tuple[dict[Layer, DriftAction], list[PlanError]]] = {}
     for entry in entries:
         plan, problems = resolver.try_resolve(request_for(entry))
         errors.extend(problems)
@@ -96,7 +110,18 @@ def plan_clusters(entries: Sequence[ClusterEntry], catalogue: Catalogue) -> tupl
         if settings_checked[key]:
             errors.extend(PlanError(e.file, e.path, e.message, entry.spec.name) for e in settings_checked[key])
             continue
-        plans.append(ClusterPlan(entry, plan))
+        if entry.spec.profiles not in policies:
+            profiles = [
+                (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
+                for ref in (tuple(p.split("@", 1)) for p in entry.spec.profiles)
+                if ref in catalogue.profiles
+            ]
+            policies[entry.spec.profiles] = resolve_drift(
+                profiles, drift or {}, drift_file or entry.file, 'config."strata:drift"'
+            )
+            seen = {(e.file, e.path, e.message) for e in errors}
+            errors.extend(e for e in policies[entry.spec.profiles][1] if (e.file, e.path, e.message) not in seen)
+        plans.append(ClusterPlan(entry, plan, policies[entry.spec.profiles][0]))
     return plans, errors
 
 
@@ -150,7 +175,7 @@ def _plan_environment(
             raise PlanErrors(
                 [PlanError(environment.file, "", f"no cluster {cluster!r} in environment {name} ({shown})")]
             ) from None
-    plans, errors = plan_clusters(entries, catalogue)
+    plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
     if errors:
         raise PlanErrors(errors)
     return EnvironmentPlan(environment, tuple(plans))

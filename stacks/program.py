@@ -153,7 +153,8 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     try:
         environment = read_environment(selection, config_dir)
         entries = select(environment, selection)
-        plans, errors = plan_clusters(entries, load_catalogue(packs_dir))
+        catalogue = load_catalogue(packs_dir)
+        plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
         errors += _validate_components(plans)
         if errors:
             raise PlanErrors(errors)
