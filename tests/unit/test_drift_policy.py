@@ -7,7 +7,7 @@ from packs.drift import resolve_drift
 from packs.model import DriftAction, DriftPolicy, Layer, Profile
 from stacks.plan import plan_environment
 
-H, A, I = DriftAction.HEAL, DriftAction.ALERT, DriftAction.IGNORE
+H, A, IG = DriftAction.HEAL, DriftAction.ALERT, DriftAction.IGNORE
 
 
 def profile(name: str, layers: dict, locks: tuple = ()) -> Profile:
@@ -23,11 +23,11 @@ def profile(name: str, layers: dict, locks: tuple = ()) -> Profile:
 
 
 def test_unset_layers_alert_then_profiles_then_environment() -> None:
-    base = profile("base", {Layer.OS: I, Layer.CNI: H})
+    base = profile("base", {Layer.OS: IG, Layer.CNI: H})
     extra = profile("extra", {Layer.CNI: A})
     policy, errors = resolve_drift([(base, "b.yaml"), (extra, "e.yaml")], {Layer.ADDON: H}, "env.yaml", "f")
     assert not errors
-    assert policy == {Layer.OS: I, Layer.KUBERNETES: A, Layer.CNI: A, Layer.CSI: A, Layer.ADDON: H}
+    assert policy == {Layer.OS: IG, Layer.KUBERNETES: A, Layer.CNI: A, Layer.CSI: A, Layer.ADDON: H}
 
 
 def test_a_locked_layer_cannot_be_changed() -> None:
