@@ -22,6 +22,7 @@ from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.errors import PlanErrors
 from packs.resolve import ResolvedPack, ResolvedPlan
 from stacks.environment import CONFIG_DIR, available
+from stacks.fleet.cli import fleet_app
 from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
 
 #: Above this many clusters the plan prints one table per distinct composition instead of one per cluster.
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 packs_app = typer.Typer(help="The pack catalogue.", invoke_without_command=True)
 app.add_typer(packs_app, name="packs")
+app.add_typer(fleet_app, name="fleet")
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
 _WIDTH = None if sys.stdout.isatty() else 200

@@ -226,6 +226,8 @@ class FleetReport:
     resumed_from: str | None = None
     journal: str | None = None
     drift: DriftReport | None = None
+    #: ``drift --remediate``: the run that healed the ``heal`` layers, through the same waves and budgets.
+    remediation: FleetReport | None = None
 
     def outcome(self, stack: str) -> Outcome:
         return next(s.outcome for s in self.stacks if s.name == stack)
@@ -234,13 +236,14 @@ class FleetReport:
     def exit_code(self) -> ExitCode:
         """2 when a budget stopped the run; else 3 when drift was found on an ``alert`` layer; else 1 when
         any stack failed or was unreachable; else 0."""
-        if self.summary.budget_stopped:
+        if self.summary.budget_stopped or (self.remediation and self.remediation.summary.budget_stopped):
             return ExitCode.BUDGET_STOPPED
         if self.summary.stopped_by == "interrupted":
             return ExitCode.INTERRUPTED
         if self.drift is not None and self.drift.alerts:
             return ExitCode.DRIFT_ALERT
-        if any(s.outcome in (Outcome.FAILED, Outcome.UNREACHABLE) for s in self.stacks):
+        stacks = self.stacks + (self.remediation.stacks if self.remediation else ())
+        if any(s.outcome in (Outcome.FAILED, Outcome.UNREACHABLE) for s in stacks):
             return ExitCode.FAILED_WITHIN_BUDGET
         return ExitCode.OK
 
@@ -261,4 +264,5 @@ class FleetReport:
             "stacks": [s.as_dict() for s in self.stacks],
             "summary": self.summary.as_dict(),
             "drift": self.drift.as_dict() if self.drift is not None else None,
+            "remediation": self.remediation.as_dict() if self.remediation is not None else None,
         }

@@ -1,0 +1,138 @@
+"""Which stacks a fleet operation runs on: the environment, its stack naming, ``--shards`` and ``--select``.
+
+Stack names and cluster-to-shard assignment come from the program's own functions, so a fleet run
+operates exactly the stacks ``pulumi up -s <stack>`` would deploy. Every selected cluster is planned
+first: an environment that does not plan cleanly runs nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packs.catalogue import PACKS_DIR, load_catalogue
+from packs.errors import PlanError, PlanErrors
+from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
+from stacks.fleet.drift import ClusterLayout
+from stacks.fleet.model import FleetStack
+from stacks.plan import ClusterPlan, plan_clusters
+
+# The one place the fleet imports stack naming from the program.
+from stacks.program import parse_stack, shard_of
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What the program is made of: a change to any of these can change what any stack deploys.
+PROGRAM_FILES = (
+    "Pulumi.yaml",
+    "components/**/*.py",
+    "stacks/*.py",
+    "packs/*.py",
+    "packs/catalog/**/*",
+    "packs/profiles/**/*",
+)
+
+
+@dataclass(frozen=True)
+class Selection:
+    environment: Environment
+    stacks: tuple[FleetStack, ...]
+    plans: tuple[ClusterPlan, ...]
+
+    def layouts(self) -> dict[str, ClusterLayout]:
+        return {
+            cp.entry.spec.name: ClusterLayout(
+                cp.entry.spec.name, {p.name: (p.layer, p.namespace) for p in cp.plan.packs}, cp.drift
+            )
+            for cp in self.plans
+        }
+
+
+def program_digest(root: Path = ROOT) -> str:
+    h = hashlib.sha256()
+    files = sorted({p for pattern in PROGRAM_FILES for p in root.glob(pattern) if p.is_file()})
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _matches(entry: ClusterEntry, key: str, pattern: str) -> bool:
+    spec = entry.spec
+    facts = spec.facts_for_plan()
+    if key == "name":
+        values: Iterable[object] = [spec.name]
+    elif key in ("target", "region"):
+        value = getattr(facts, key)
+        values = [getattr(value, "value", value)]
+    else:
+        short = key.split(".", 1)[1] if key.startswith(("labels.", "facts.")) else key
+        values = [v for v in (facts.labels.get(short), facts.extra.get(short)) if v is not None]
+        if not key.startswith(("labels.", "facts.")) and short in type(facts).model_fields:
+            values = [*values, getattr(facts, short)]
+    return any(fnmatch.fnmatchcase(str(getattr(v, "value", v)), pattern) for v in values if v is not None)
+
+
+def parse_selectors(selectors: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
+    for text in selectors:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--select {text!r}: expected KEY=VALUE, e.g. region=eu-west or labels.tier=store")
+        out.append((key.strip(), value.strip()))
+    return out
+
+
+def select_stacks(
+    env: str,
+    *,
+    shards: int | None = None,
+    select: Sequence[str] = (),
+    config_dir: Path = CONFIG_DIR,
+    packs_dir: Path = PACKS_DIR,
+    root: Path = ROOT,
+) -> Selection:
+    """The stacks of ``env`` holding at least one selected cluster (``KEY=VALUE`` selectors all match;
+    values may use shell wildcards). Raises :class:`PlanErrors` when the environment does not plan."""
+    environment = load_environment(env, config_dir)
+    selectors = parse_selectors(select)
+    chosen = [e for e in environment.clusters if all(_matches(e, k, v) for k, v in selectors)]
+    if not chosen:
+        raise PlanErrors([PlanError(environment.file, "", f"no cluster of {env} matches {' '.join(select)}")])
+    if shards is not None and shards < 1:
+        raise PlanErrors([PlanError(environment.file, "", "--shards must be at least 1")])
+    groups: dict[str, list[ClusterEntry]] = {}
+    if shards is not None:
+        wanted = {shard_of(e.spec.name, shards) for e in chosen}
+        for e in environment.clusters:  # a shard stack deploys all its clusters, selected or not
+            index = shard_of(e.spec.name, shards)
+            if index in wanted:
+                groups.setdefault(f"{env}.shard-{index}-of-{shards}", []).append(e)
+        groups = dict(sorted(groups.items(), key=lambda kv: int(kv[0].rsplit("-of-", 1)[0].rsplit("-", 1)[1])))
+    elif environment.settings.stacks == "environment":
+        groups[env] = list(environment.clusters)
+    else:
+        groups = {f"{env}.{e.spec.name}": [e] for e in chosen}
+    for name in groups:
+        assert parse_stack(name).environment == env
+    entries = [e for members in groups.values() for e in members]
+    plans, errors = plan_clusters(entries, load_catalogue(packs_dir), environment.settings.drift, environment.file)
+    if errors:
+        raise PlanErrors(errors)
+    program = program_digest(root)
+    settings = environment.settings.model_dump(mode="json", exclude={"clusters", "inventory"})
+    stacks = []
+    for name, members in groups.items():
+        h = hashlib.sha256(program.encode())
+        h.update(json.dumps(settings, sort_keys=True).encode())
+        for e in members:
+            h.update(json.dumps(e.spec.model_dump(mode="json"), sort_keys=True, default=str).encode())
+        own = config_dir / f"Pulumi.{name}.yaml"
+        if own.is_file():
+            h.update(own.read_bytes())
+        stacks.append(FleetStack(name, tuple(e.spec.name for e in members), h.hexdigest()[:16]))
+    return Selection(environment, tuple(stacks), tuple(plans))
