@@ -165,22 +165,23 @@ def stacks(
     shards: Annotated[int | None, typer.Option("--shards", min=1, help="Group clusters into N shard stacks.")] = None,
     config_dir: ConfigDir = CONFIG_DIR,
 ) -> None:
-    """Print the Pulumi stack names that deploy an environment, one per line (for parallel pipelines)."""
+    """Print the Pulumi stack names that deploy an environment, one per line (for parallel pipelines).
+
+    Shards that would own no cluster are not printed (a note on stderr says which), so a pipeline never
+    creates a stack that deploys nothing.
+    """
     from stacks.environment import load_environment
-    from stacks.program import shard_of
+    from stacks.naming import describe_empty, stack_names
 
     try:
         environment = load_environment(env, config_dir)
+        listed = stack_names(environment, shards)
     except PlanErrors as exc:
         _fail(exc, False)
         return
-    if environment.settings.stacks == "environment" and shards is None:
-        print(env)
-    elif shards is not None:
-        used = sorted({shard_of(c.spec.name, shards) for c in environment.clusters})
-        print("\n".join(f"{env}.shard-{i}-of-{shards}" for i in used))
-    else:
-        print("\n".join(f"{env}.{c.spec.name}" for c in environment.clusters))
+    print("\n".join(listed.names))
+    if listed.empty_shards and shards is not None:
+        err.print(describe_empty(environment, shards, listed.empty_shards), markup=False, highlight=False)
 
 
 @app.command()
