@@ -144,7 +144,7 @@ def test_component_checks_run_before_anything(
 def test_unknown_cluster_selector(mocks: GraphMocks, dirs: tuple[Path, Path]) -> None:
     packs_dir, config = dirs
     write(config, "fleet", {"stacks": "cluster", "clusters": [site("s-1")]})
-    with pytest.raises(pulumi.RunError, match="stack fleet.nope selects cluster 'nope'"):
+    with pytest.raises(pulumi.RunError, match=r"stack fleet\.nope selects cluster 'nope'"):
         run("fleet.nope", config, packs_dir)
 
 

@@ -126,7 +126,7 @@ def test_cluster_named_like_a_shard_is_refused(config: Path) -> None:
 def test_unknown_cluster_stack_suggests_the_close_name(config: Path) -> None:
     write(config, "fleet", "cluster", ["site-one", "site-two"])
     env = load_environment("fleet", config)
-    with pytest.raises(PlanErrors, match="did you mean fleet.site-one"):
+    with pytest.raises(PlanErrors, match=r"did you mean fleet\.site-one"):
         select(env, StackSelection("fleet", "site-on"))
 
 
