@@ -76,7 +76,7 @@ def plan(
         f"stacks per {result.environment.settings.stacks}, "
         f"production={str(result.environment.settings.production).lower()}"
     )
-    print_plans(out, [c.plan for c in result.clusters], explain)
+    print_plans(out, result.clusters, explain)
 
 
 @app.command()

@@ -27,7 +27,8 @@ from rich.text import Text
 
 from packs.model import ClusterFacts
 from packs.paths import get, parse_path
-from packs.resolve import ResolvedPack, ResolvedPlan
+from packs.resolve import Provenance, ResolvedPack, ResolvedPlan
+from stacks.plan import ClusterPlan
 
 #: Above this many clusters the plan prints one table per distinct plan instead of one per cluster.
 DETAIL_LIMIT = 20
@@ -74,7 +75,7 @@ def print_table(
 ) -> None:
     """Print ``rows`` as a table if every name fits whole at the console's width, else as a compact list."""
     if heading:
-        console.print(Text(heading, style="bold"), soft_wrap=True)
+        console.print(Text(heading, style="bold"), soft_wrap=False)  # wrapped at spaces: names stay whole
     if not rows:
         return
     if _full_width(columns, rows) <= console.width:
@@ -177,26 +178,28 @@ def group_heading(plans: Sequence[ResolvedPlan]) -> str:
     )
 
 
-def group(plans: Sequence[ResolvedPlan], key: Callable[[ResolvedPlan], Any]) -> list[list[ResolvedPlan]]:
-    """Plans grouped by ``key``, groups in order of their first member, members in plan order."""
-    groups: dict[Any, list[ResolvedPlan]] = {}
-    for plan in plans:
-        groups.setdefault(key(plan), []).append(plan)
+def group(clusters: Sequence[ClusterPlan], key: Callable[[ClusterPlan], Any]) -> list[list[ClusterPlan]]:
+    """Clusters grouped by ``key``, groups in order of their first member, members in plan order."""
+    groups: dict[Any, list[ClusterPlan]] = {}
+    for cluster in clusters:
+        groups.setdefault(key(cluster), []).append(cluster)
     return list(groups.values())
 
 
-def table_key(plan: ResolvedPlan) -> Any:
+def table_key(cluster: ClusterPlan) -> Any:
     """Clusters whose plan tables are identical (target, Kubernetes version, profiles and every row)."""
+    plan = cluster.plan
     f = plan.cluster
     return (f.target, f.kubernetes_version, plan.profiles, tuple(plan_rows(plan)))
 
 
-def print_plans(console: Console, plans: Sequence[ResolvedPlan], explain: bool) -> None:
+def print_plans(console: Console, clusters: Sequence[ClusterPlan], explain: bool) -> None:
     """Every cluster's plan table (grouped above :data:`DETAIL_LIMIT` clusters), or the grouped explanation."""
+    plans = [c.plan for c in clusters]
     if explain:
-        groups = group(plans, explain_key)
+        groups = group(clusters, explain_key)
         for members in groups:
-            print_table(console, group_heading(members), PLAN_COLUMNS, plan_rows(members[0]))
+            print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, plan_rows(members[0].plan))
             print_values(console, members)
         if any(len(members) > 1 for members in groups):
             console.print(
@@ -210,8 +213,8 @@ def print_plans(console: Console, plans: Sequence[ResolvedPlan], explain: bool) 
         for plan in plans:
             print_table(console, cluster_heading(plan), PLAN_COLUMNS, plan_rows(plan))
         return
-    for members in group(plans, table_key):
-        print_table(console, group_heading(members), PLAN_COLUMNS, plan_rows(members[0]))
+    for members in group(clusters, table_key):
+        print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, plan_rows(members[0].plan))
     console.print(
         "use --cluster NAME for one cluster's plan, --explain for values and where they come from", soft_wrap=True
     )
@@ -268,26 +271,35 @@ def value_at(values: Mapping[str, Any], path: str) -> Any:
         return None
 
 
-def explain_key(plan: ResolvedPlan) -> Any:
+def _own_path(cluster: ClusterPlan, origin: Provenance) -> str:
+    """A value's field path inside the cluster's own entry (``variables.x.y`` of ``[3]`` or ``line 5``)."""
+    return origin.path.removeprefix(f"{cluster.entry.field}.")
+
+
+def explain_key(cluster: ClusterPlan) -> Any:
     """Clusters whose explained plans are identical apart from the cluster's own facts share a group.
 
     Precisely: the same target, Kubernetes version and profiles; pack by pack in the same order, the same
     ``pack@version``, layer, source, namespace, profile, ``after`` edges, locks, deploy-time paths and
-    secret references; the same provenance (source kind, file, field) for every value leaf; and the same
-    value for every leaf the environment sets (variables, overrides), compared with the cluster's facts
-    written as placeholders (:func:`facts_as_placeholders`). Leaves set by the catalogue (pack defaults,
-    overlays, profiles) come from the same text for every member, so theirs differ only through
-    ``{{ cluster.* }}`` templates, that is through the cluster's own facts.
+    secret references; every value leaf set by the same kind of source in the same file and field (for a
+    value the environment sets, the field inside each cluster's own entry); and the same value for every
+    leaf the environment sets (variables, overrides), compared with the cluster's facts written as
+    placeholders (:func:`facts_as_placeholders`). Leaves set by the catalogue (pack defaults, overlays,
+    profiles) come from the same text for every member, so theirs differ only through ``{{ cluster.* }}``
+    templates, that is through the cluster's own facts.
     """
+    plan = cluster.plan
     f = plan.cluster
     packs = []
     for pack in plan.packs:
-        provenance = tuple(sorted((path, p.source, p.file, p.path) for path, p in pack.provenance.items()))
-        chosen = tuple(
-            (path, _dump(facts_as_placeholders(value_at(pack.values, path), f)))
-            for path, p in sorted(pack.provenance.items())
-            if p.source in ENVIRONMENT_SOURCES
-        )
+        provenance = []
+        chosen = []
+        for path, origin in sorted(pack.provenance.items()):
+            if origin.source in ENVIRONMENT_SOURCES:
+                provenance.append((path, origin.source, origin.file, _own_path(cluster, origin)))
+                chosen.append((path, _dump(facts_as_placeholders(value_at(pack.values, path), f))))
+            else:
+                provenance.append((path, origin.source, origin.file, origin.path))
         secrets = tuple(sorted((k, _dump(ref.model_dump())) for k, ref in pack.secrets.items()))
         packs.append(
             (
@@ -299,8 +311,8 @@ def explain_key(plan: ResolvedPlan) -> Any:
                 pack.after,
                 pack.locks,
                 pack.deferred,
-                provenance,
-                chosen,
+                tuple(provenance),
+                tuple(chosen),
                 secrets,
             )
         )
@@ -310,8 +322,9 @@ def explain_key(plan: ResolvedPlan) -> Any:
 VALUE_COLUMNS = (Column("path", whole=True), Column("value"), Column("set by"), Column("where"), Column("lock"))
 
 
-def _shown(plans: Sequence[ResolvedPlan], index: int, path: str) -> str:
+def _shown(members: Sequence[ClusterPlan], index: int, path: str) -> str:
     """One value for a whole group: the value itself, the template all members share, or an example."""
+    plans = [m.plan for m in members]
     first = plans[0].packs[index]
     shown = _dump(value_at(first.values, path))
     if len(plans) > 1 and any(_dump(value_at(p.packs[index].values, path)) != shown for p in plans[1:]):
@@ -325,16 +338,21 @@ def _shown(plans: Sequence[ResolvedPlan], index: int, path: str) -> str:
     return shown
 
 
-def print_values(console: Console, plans: Sequence[ResolvedPlan]) -> None:
+def _where(members: Sequence[ClusterPlan], origin: Provenance) -> str:
+    if len(members) > 1 and origin.source in ENVIRONMENT_SOURCES:
+        return f"{origin.file}: each cluster's own entry, {_own_path(members[0], origin)}"
+    return f"{origin.file}: {origin.path}"
+
+
+def print_values(console: Console, members: Sequence[ClusterPlan]) -> None:
     """Every value of every pack of a group, with where it was set and whether it is locked."""
-    for index, pack in enumerate(plans[0].packs):
+    for index, pack in enumerate(members[0].plan.packs):
         if not pack.provenance:
             continue
         rows = []
         for path in sorted(pack.provenance):
-            prov = pack.provenance[path]
+            origin = pack.provenance[path]
             locked = any(path == lock or path.startswith((f"{lock}.", f"{lock}[")) for lock in pack.locks)
-            rows.append(
-                (path, _shown(plans, index, path), prov.source, f"{prov.file}: {prov.path}", "locked" if locked else "")
-            )
+            shown = _shown(members, index, path)
+            rows.append((path, shown, origin.source, _where(members, origin), "locked" if locked else ""))
         print_table(console, f"{pack.ref} values", VALUE_COLUMNS, rows)
