@@ -92,6 +92,7 @@ def stacks(
     """
     from stacks.environment import load_environment
     from stacks.naming import describe_empty, stack_names
+    from stacks.pulumi_cli import cli_path, missing_message
 
     try:
         environment = load_environment(env, config_dir)
@@ -102,6 +103,8 @@ def stacks(
     print("\n".join(listed.names))
     if listed.empty_shards and shards is not None:
         err.print(describe_empty(environment, shards, listed.empty_shards), markup=False, highlight=False)
+    if cli_path() is None:  # listing works anyway (e.g. to build a CI matrix); deploying them will not
+        err.print(f"note: {missing_message('deploying these stacks')}", markup=False, highlight=False)
 
 
 @app.command()
