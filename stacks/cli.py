@@ -55,7 +55,14 @@ def _fail(exc: PlanErrors, as_json: bool) -> None:
 def plan(
     env: EnvName = "local",
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Plan only this cluster.")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show every value with its provenance and lock.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show every value with its provenance and lock; clusters whose plans differ only by their own "
+            "facts are shown once, as a group.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan (schema strata.plan/v1).")] = False,
     config_dir: ConfigDir = CONFIG_DIR,
     packs_dir: PacksDir = PACKS_DIR,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.padding import Padding
 from rich.table import Table
@@ -55,7 +56,7 @@ class Column:
 
 
 def _longest_word(text: str) -> int:
-    return max((len(w) for w in text.split()), default=0)
+    return max((cell_len(w) for w in text.split()), default=0)
 
 
 def _full_width(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> int:
@@ -64,7 +65,7 @@ def _full_width(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> int
     for i, col in enumerate(columns):
         cells = [col.header, *(row[i] for row in rows)]
         if col.whole:
-            total += max(len(line) for cell in cells for line in cell.splitlines() or [""])
+            total += max(cell_len(line) for cell in cells for line in cell.splitlines() or [""])
         else:
             total += min(max(_longest_word(c) for c in cells), _WORD_MAX)
     return total
@@ -82,7 +83,9 @@ def print_table(
         table = Table()
         for i, col in enumerate(columns):
             if col.whole:
-                widest = max(len(line) for cell in [col.header, *(r[i] for r in rows)] for line in cell.splitlines())
+                widest = max(
+                    cell_len(line) for cell in [col.header, *(r[i] for r in rows)] for line in cell.splitlines()
+                )
                 table.add_column(col.header, no_wrap=True, min_width=widest)
             else:
                 table.add_column(col.header, overflow="fold")
@@ -94,9 +97,9 @@ def print_table(
 
 
 def _print_compact(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
-    """One entry per row: the first name column, then ``header value`` pairs that wrap at spaces."""
+    """One entry per row: the first name column alone on a line, then ``header: value`` pairs indented below."""
     lead = next((i for i, c in enumerate(columns) if c.whole), 0)
-    longest = max(len(word) for row in rows for cell in row for word in [*cell.split(), ""])
+    longest = max(cell_len(word) for row in rows for cell in row for word in [*cell.split(), ""])
     for row in rows:
         console.print(Text(row[lead], style="bold"), soft_wrap=True)
         details = _pairs(columns, row, lead)
