@@ -9,24 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.errors import PlanErrors
-from packs.resolve import ResolvedPack, ResolvedPlan
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
-from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
-
-#: Above this many clusters the plan prints one table per distinct composition instead of one per cluster.
-DETAIL_LIMIT = 20
+from stacks.plan import PLAN_SCHEMA, plan_environment
+from stacks.render import Column, print_plans, print_table
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Offline plans of strata environments and the pack catalogue."
@@ -58,91 +53,18 @@ def _fail(exc: PlanErrors, as_json: bool) -> None:
     raise typer.Exit(1)
 
 
-def _source(pack: ResolvedPack) -> str:
-    src = pack.source
-    if src.kind == "helm":
-        return f"helm {src.chart}@{src.version}"
-    if src.kind == "manifests":
-        return f"manifests ({len(src.files)})"
-    return f"{src.service.value} {src.name}" + (f"@{src.version}" if src.version else "")
-
-
-def _plan_table(title: str, plan: ResolvedPlan) -> Table:
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col in ("layer", "pack", "source", "namespace", "profile", "after"):
-        table.add_column(col)
-    for pack in plan.packs:
-        table.add_row(
-            pack.layer.value,
-            pack.ref,
-            _source(pack),
-            pack.namespace or "-",
-            pack.profile,
-            ", ".join(pack.after) or "-",
-        )
-    return table
-
-
-def _explain(plan: ResolvedPlan) -> None:
-    for pack in plan.packs:
-        table = Table(title=f"{plan.cluster.name} / {pack.ref} values", title_justify="left")
-        for col in ("path", "value", "set by", "where", "lock"):
-            table.add_column(col, overflow="fold")
-        locks = pack.locks
-        for path in sorted(pack.provenance):
-            prov = pack.provenance[path]
-            value = _value_at(pack.values, path)
-            locked = next((lock for lock in locks if path == lock or path.startswith(lock)), "")
-            shown = json.dumps(value, default=str)
-            if path in pack.deferred:
-                shown += "  (filled at deploy)"
-            table.add_row(path, shown, prov.source, f"{prov.file}: {prov.path}", "locked" if locked else "")
-        if pack.provenance:
-            out.print(table)
-
-
-def _value_at(values: Any, path: str) -> Any:
-    from packs.paths import get, parse_path
-
-    try:
-        return get(values, parse_path(path))
-    except KeyError:
-        return None
-
-
-def _print_plan(result: EnvironmentPlan, explain: bool) -> None:
-    env = result.environment
-    clusters = result.clusters
-    out.print(
-        f"environment [bold]{env.name}[/bold]: {len(clusters)} cluster(s), "
-        f"stacks per {env.settings.stacks}, production={str(env.settings.production).lower()}"
-    )
-    if len(clusters) <= DETAIL_LIMIT or explain:
-        for c in clusters:
-            f = c.plan.cluster
-            title = (
-                f"{f.name}  ({f.target.value}, {f.region or '-'}, Kubernetes {f.kubernetes_version}) "
-                f"profiles: {', '.join(c.plan.profiles)}"
-            )
-            out.print(_plan_table(title, c.plan))
-            if explain:
-                _explain(c.plan)
-        return
-    groups: dict[tuple[str, ...], list[ResolvedPlan]] = defaultdict(list)
-    for c in clusters:
-        groups[(c.plan.cluster.target.value, *(p.ref for p in c.plan.packs))].append(c.plan)
-    for plans in groups.values():
-        names = [p.cluster.name for p in plans]
-        sample = ", ".join(names[:5]) + (f" ... (+{len(names) - 5})" if len(names) > 5 else "")
-        out.print(_plan_table(f"{len(plans)} cluster(s) with this plan: {sample}", plans[0]))
-    out.print("use --cluster NAME for one cluster's plan, --explain for values and where they come from")
-
-
 @app.command()
 def plan(
     env: EnvName = "local",
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Plan only this cluster.")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show every value with its provenance and lock.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show every value with its provenance and lock; clusters whose plans differ only by their own "
+            "facts are shown once, as a group.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan (schema strata.plan/v1).")] = False,
     config_dir: ConfigDir = CONFIG_DIR,
     packs_dir: PacksDir = PACKS_DIR,
@@ -158,7 +80,12 @@ def plan(
         sys.stdout.write(json.dumps(result.as_dict(explain), separators=(",", ":")))
         sys.stdout.write("\n")
         return
-    _print_plan(result, explain)
+    out.print(
+        f"environment [bold]{result.environment.name}[/bold]: {len(result.clusters)} cluster(s), "
+        f"stacks per {result.environment.settings.stacks}, "
+        f"production={str(result.environment.settings.production).lower()}"
+    )
+    print_plans(out, result.clusters, explain)
 
 
 @app.command()
@@ -167,22 +94,26 @@ def stacks(
     shards: Annotated[int | None, typer.Option("--shards", min=1, help="Group clusters into N shard stacks.")] = None,
     config_dir: ConfigDir = CONFIG_DIR,
 ) -> None:
-    """Print the Pulumi stack names that deploy an environment, one per line (for parallel pipelines)."""
+    """Print the Pulumi stack names that deploy an environment, one per line (for parallel pipelines).
+
+    Shards that would own no cluster are not printed (a note on stderr says which), so a pipeline never
+    creates a stack that deploys nothing.
+    """
     from stacks.environment import load_environment
-    from stacks.program import shard_of
+    from stacks.naming import describe_empty, stack_names
+    from stacks.pulumi_cli import cli_path, missing_message
 
     try:
         environment = load_environment(env, config_dir)
+        listed = stack_names(environment, shards)
     except PlanErrors as exc:
         _fail(exc, False)
         return
-    if environment.settings.stacks == "environment" and shards is None:
-        print(env)
-    elif shards is not None:
-        used = sorted({shard_of(c.spec.name, shards) for c in environment.clusters})
-        print("\n".join(f"{env}.shard-{i}-of-{shards}" for i in used))
-    else:
-        print("\n".join(f"{env}.{c.spec.name}" for c in environment.clusters))
+    print("\n".join(listed.names))
+    if listed.empty_shards and shards is not None:
+        err.print(describe_empty(environment, shards, listed.empty_shards), markup=False, highlight=False)
+    if cli_path() is None:  # listing works anyway (e.g. to build a CI matrix); deploying them will not
+        err.print(f"note: {missing_message('deploying these stacks')}", markup=False, highlight=False)
 
 
 @app.command()
@@ -207,33 +138,33 @@ def packs(ctx: typer.Context, packs_dir: PacksDir = PACKS_DIR) -> None:
     if ctx.invoked_subcommand is not None:
         return
     catalogue = _catalogue(packs_dir)
-    table = Table(title="packs", title_justify="left")
-    for col in ("pack", "versions", "layer", "source", "targets", "provides"):
-        table.add_column(col)
-    names = sorted({n for n, _ in catalogue.packs})
-    for name in names:
+    rows = []
+    for name in sorted({n for n, _ in catalogue.packs}):
         versions = catalogue.versions(name)
         latest = catalogue.packs[(name, versions[-1])].pack
         src = latest.source
         source = (
             f"helm {src.chart}" if src.kind == "helm" else src.kind if src.kind == "manifests" else src.service.value
         )
-        table.add_row(
-            name,
-            ", ".join(versions),
-            latest.layer.value,
-            source,
-            ", ".join(t.value for t in latest.constraints.targets),
-            ", ".join(latest.provides) or "-",
+        rows.append(
+            (
+                name,
+                ", ".join(versions),
+                latest.layer.value,
+                source,
+                ", ".join(t.value for t in latest.constraints.targets),
+                ", ".join(latest.provides) or "-",
+            )
         )
-    out.print(table)
-    ptable = Table(title="profiles", title_justify="left")
-    for col in ("profile", "kind", "targets", "packs"):
-        ptable.add_column(col)
-    for (_, _), loaded in sorted(catalogue.profiles.items()):
-        p = loaded.profile
-        ptable.add_row(p.ref, p.kind.value, ", ".join(t.value for t in p.targets), str(len(p.layers)))
-    out.print(ptable)
+    columns = [Column("pack", whole=True), *(Column(c) for c in ("versions", "layer", "source", "targets", "provides"))]
+    print_table(out, "packs", columns, rows)
+    profiles = [
+        (p.ref, p.kind.value, ", ".join(t.value for t in p.targets), str(len(p.layers)))
+        for p in (loaded.profile for _, loaded in sorted(catalogue.profiles.items()))
+    ]
+    print_table(
+        out, "profiles", [Column("profile", whole=True), Column("kind"), Column("targets"), Column("packs")], profiles
+    )
 
 
 @packs_app.command("show")
@@ -264,14 +195,16 @@ def show(
         out.print(f"identity: service account {p.identity.service_account}")
     out.print(f"other versions: {', '.join(v for v in versions if v != p.version) or '-'}")
     if p.variables:
-        table = Table(title="variables", title_justify="left")
-        for col in ("name", "type", "path", "default", "allowed", "description"):
-            table.add_column(col, overflow="fold")
+        rows = []
         for v in p.variables:
             allowed = ", ".join(map(str, v.allowed)) if v.allowed else (v.pattern or "")
             default = "required" if v.required else json.dumps(v.default)
-            table.add_row(v.name, v.type.value, v.path, default, allowed, v.description)
-        out.print(table)
+            rows.append((v.name, v.type.value, v.path, default, allowed, v.description))
+        columns = [
+            Column("name", whole=True),
+            *(Column(c) for c in ("type", "path", "default", "allowed", "description")),
+        ]
+        print_table(out, "variables", columns, rows)
     if loaded.values:
         out.print("default values:")
         out.print(yaml.safe_dump(dict(loaded.values), sort_keys=False).rstrip(), highlight=False, markup=False)

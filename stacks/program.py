@@ -9,17 +9,16 @@ Stack names choose what a run deploys:
   the environment's file, so 200 sites do not mean 200 copies of YAML. A fleet is then refreshed,
   updated or destroyed site by site, in parallel, and no preview ever walks the whole fleet.
 
+The rules (and their refusals) live in stacks/naming.py, shared with ``strata stacks``.
+
 Everything is validated -- environment, plans, cluster settings, component arguments -- before the first
 resource is registered; a mistake ends the run with the collected errors and creates nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,72 +32,12 @@ from stacks.contract import EXPORT_KEY, export_outputs
 from stacks.environment import (
     CONFIG_DIR,
     KNOWN_KEYS,
-    ClusterEntry,
     Environment,
     environment_from_config,
     strata_config,
 )
+from stacks.naming import StackSelection, parse_stack, select
 from stacks.plan import ClusterPlan, plan_clusters
-
-SHARD = re.compile(r"^shard-(\d+)-of-(\d+)$")
-
-
-@dataclass(frozen=True)
-class StackSelection:
-    environment: str
-    selector: str | None
-
-
-def parse_stack(stack: str) -> StackSelection:
-    """``dev`` -> (dev, None); ``edge.eu-west-fr-00001`` -> (edge, that cluster); org/project prefixes dropped."""
-    short = stack.rsplit("/", 1)[-1]
-    env, dot, selector = short.partition(".")
-    return StackSelection(env, selector if dot else None)
-
-
-def shard_of(cluster: str, shards: int) -> int:
-    """Stable shard (1-based) of a cluster: adding sites never moves existing ones between most shards' stacks."""
-    return int(hashlib.sha256(cluster.encode()).hexdigest(), 16) % shards + 1
-
-
-def select(environment: Environment, selection: StackSelection) -> tuple[ClusterEntry, ...]:
-    """The clusters this stack owns, or a PlanError explaining which stack to use instead."""
-    clusters = environment.clusters
-    file = environment.file
-    per_cluster = environment.settings.stacks == "cluster"
-    if selection.selector is None:
-        if per_cluster:
-            example = clusters[0].spec.name
-            raise PlanErrors(
-                [
-                    PlanError(
-                        file,
-                        'config."strata:stacks"',
-                        f"environment {environment.name} deploys one stack per cluster; select a stack such as "
-                        f"{environment.name}.{example} or {environment.name}.shard-1-of-10",
-                    )
-                ]
-            )
-        return clusters
-    match = SHARD.match(selection.selector)
-    if match:
-        index, total = int(match.group(1)), int(match.group(2))
-        if not 1 <= index <= total:
-            raise PlanErrors([PlanError(file, "", f"shard {index} of {total} does not exist")])
-        return tuple(c for c in clusters if shard_of(c.spec.name, total) == index)
-    try:
-        return (environment.cluster(selection.selector),)
-    except KeyError:
-        raise PlanErrors(
-            [
-                PlanError(
-                    file,
-                    "",
-                    f"stack selects cluster {selection.selector!r}, which environment "
-                    f"{environment.name} does not declare",
-                )
-            ]
-        ) from None
 
 
 def _config_value(text: str | None) -> Any:

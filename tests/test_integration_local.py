@@ -11,17 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from stacks.pulumi_cli import missing_message
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
-needs_cli = pytest.mark.skipif(shutil.which("pulumi") is None, reason="the Pulumi CLI is not installed")
+needs_cli = pytest.mark.skipif(
+    shutil.which("pulumi") is None, reason=missing_message("`pulumi up` of the local environment")
+)
 
 
 @needs_cli
 def test_local_environment_renders_the_layered_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pulumi import automation as auto
-
     from stacks.plan import plan_environment
+    from stacks.pulumi_cli import local_stack
 
     backend = tmp_path / "state"
     backend.mkdir()
@@ -34,11 +37,7 @@ def test_local_environment_renders_the_layered_profile(tmp_path: Path, monkeypat
     env_file = work / "stacks/config/Pulumi.local.yaml"
     env_file.write_text(env_file.read_text().replace("render_dir: out/{cluster}", f"render_dir: {render}/{{cluster}}"))
 
-    stack = auto.create_or_select_stack(
-        stack_name="local",
-        work_dir=str(work),
-        opts=auto.LocalWorkspaceOptions(env_vars={"PULUMI_BACKEND_URL": f"file://{backend}"}),
-    )
+    stack = local_stack("local", work, env_vars={"PULUMI_BACKEND_URL": f"file://{backend}"})
     stack.workspace.install_plugin("kubernetes", _plugin_version())
     result = stack.up(on_output=print, color="never")
     assert result.summary.result == "succeeded"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from stacks.environment import load_environment
-from stacks.program import StackSelection, parse_stack, run, select, shard_of
+from stacks.naming import StackSelection, parse_stack, select, shard_of
+from stacks.program import run
 from tests.catalogue_builder import on_disk, pack, profile
 from tests.mocks import GraphMocks, install, settle
 from tests.test_cluster_edge import answer_reads
@@ -88,7 +89,7 @@ def test_shards_partition_the_fleet(dirs: tuple[Path, Path]) -> None:
 def test_fleet_refuses_one_giant_stack(mocks: GraphMocks, dirs: tuple[Path, Path]) -> None:
     packs_dir, config = dirs
     write(config, "fleet", {"stacks": "cluster", "clusters": [site("s-1"), site("s-2")]})
-    with pytest.raises(pulumi.RunError, match=r"deploys one stack per cluster; select a stack such as fleet.s-1"):
+    with pytest.raises(pulumi.RunError, match=r"deploys one stack per cluster .*; select a stack such as fleet.s-1"):
         run("fleet", config, packs_dir)
     settle()
     assert mocks.resources == []
@@ -103,6 +104,17 @@ def test_one_cluster_stack_builds_only_that_cluster(mocks: GraphMocks, dirs: tup
     assert list(built) == ["s-2"]
     assert {r.name for r in mocks.of_type("strata:clusters:EdgeCluster")} == {"s-2"}
     assert mocks.named("s-2-web").inputs["values"] == {"replicaCount": 1}
+
+
+@pytest.mark.parametrize("stack", ["dev.s-1", "dev.shard-1-of-2"])
+def test_environment_stack_owns_its_clusters_alone(mocks: GraphMocks, dirs: tuple[Path, Path], stack: str) -> None:
+    """``dev`` deploys s-1; a ``dev.s-1`` or shard stack would create the same cluster a second time."""
+    packs_dir, config = dirs
+    write(config, "dev", {"stacks": "environment", "clusters": [site("s-1")]})
+    with pytest.raises(pulumi.RunError, match=rf'Pulumi.dev.yaml: config."strata:stacks": .* so the stack {stack} '):
+        run(stack, config, packs_dir)
+    settle()
+    assert mocks.resources == []
 
 
 def test_bad_input_creates_nothing(mocks: GraphMocks, dirs: tuple[Path, Path]) -> None:
@@ -132,7 +144,7 @@ def test_component_checks_run_before_anything(
 def test_unknown_cluster_selector(mocks: GraphMocks, dirs: tuple[Path, Path]) -> None:
     packs_dir, config = dirs
     write(config, "fleet", {"stacks": "cluster", "clusters": [site("s-1")]})
-    with pytest.raises(pulumi.RunError, match="stack selects cluster 'nope'"):
+    with pytest.raises(pulumi.RunError, match=r"stack fleet\.nope selects cluster 'nope'"):
         run("fleet.nope", config, packs_dir)
 
 

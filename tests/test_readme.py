@@ -31,3 +31,17 @@ def test_environment_example_plans() -> None:
 def test_pack_example_validates() -> None:
     pack = Pack.model_validate(_yaml_block("## Adding a pack"))
     assert pack.ref == "cert-manager@1.21.1"
+
+
+def test_ci_runs_the_readme_test_command_and_it_shows_progress() -> None:
+    """`.ci/run` is the README's command (2), verbatim; neither pip nor pytest is silenced for minutes."""
+    block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    lines = block.splitlines()
+    command = lines[lines.index(next(x for x in lines if x.startswith("# 2."))) + 1]
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert command == ci
+    steps = [step.split() for step in command.split("&&")]
+    pip = next(s for s in steps if s[0] == "pip")
+    pytest = next(s for s in steps if s[:3] == ["python", "-m", "pytest"])
+    assert not {"-q", "--quiet"} & set(pip) and "--progress-bar" in pip  # each package is named as it installs
+    assert not {"-q", "--quiet"} & set(pytest)  # one line per test file as it runs

@@ -1,21 +1,29 @@
 """Cluster components behind one contract.
 
-This package imports no cloud SDK: :func:`build_cluster` imports the target's module only when a cluster
-of that target is built, so an edge-only program never loads pulumi_aws, pulumi_azure_native or
-pulumi_gcp, and a missing SDK is reported with the extra that installs it.
+Importing this package loads neither Pulumi nor any cloud SDK, so the offline plan (which needs only
+``components.clusters.spec``) starts fast and works without a Pulumi engine:
+
+- :func:`build_cluster` imports the target's module only when a cluster of that target is built, so an
+  edge-only program never loads pulumi_aws, pulumi_azure_native or pulumi_gcp, and a missing SDK is
+  reported with the extra that installs it;
+- the contract types (:class:`ClusterContract`, :class:`ClusterComponent`, :class:`WorkloadIdentity`) live
+  in ``components.clusters.contract``, which imports Pulumi; they are resolved from there on first use
+  (PEP 562 module ``__getattr__``).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pulumi
-
-from components.clusters.contract import ClusterComponent, ClusterContract, WorkloadIdentity
-from components.clusters.spec import ClusterSpec
 from packs.model import Target
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from components.clusters.contract import ClusterComponent, ClusterContract, WorkloadIdentity
+    from components.clusters.spec import ClusterSpec
 
 #: target -> (module, class, pip extra, the SDK module whose absence the extra fixes)
 _COMPONENTS: dict[Target, tuple[str, str, str, str]] = {
@@ -25,6 +33,17 @@ _COMPONENTS: dict[Target, tuple[str, str, str, str]] = {
     Target.EDGE: ("components.clusters.edge", "EdgeCluster", "edge", "pulumi_command"),
     Target.EXISTING: ("components.clusters.existing", "ExistingCluster", "", ""),
 }
+
+#: names re-exported from ``components.clusters.contract`` on first access, not at import time
+_LAZY = frozenset({"ClusterComponent", "ClusterContract", "WorkloadIdentity"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from components.clusters import contract
+
+        return getattr(contract, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class MissingExtraError(ImportError):

@@ -5,6 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from stacks.pulumi_cli import refuse_direct_run, under_engine
+
+if not under_engine():
+    refuse_direct_run("examples/team_space", str(Path(__file__).resolve().parent))
+
 import pulumi
 
 from examples.team_space.team_space import TeamSpace, TeamSpaceArgs

@@ -16,13 +16,11 @@ from pathlib import Path
 
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors
+from stacks import naming
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.fleet.drift import ClusterLayout
 from stacks.fleet.model import FleetStack
 from stacks.plan import ClusterPlan, plan_clusters
-
-# The one place the fleet imports stack naming from the program.
-from stacks.program import parse_stack, shard_of
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the program is made of: a change to any of these can change what any stack deploys.
@@ -103,22 +101,14 @@ def select_stacks(
     chosen = [e for e in environment.clusters if all(_matches(e, k, v) for k, v in selectors)]
     if not chosen:
         raise PlanErrors([PlanError(environment.file, "", f"no cluster of {env} matches {' '.join(select)}")])
-    if shards is not None and shards < 1:
-        raise PlanErrors([PlanError(environment.file, "", "--shards must be at least 1")])
+    # The very names and memberships `strata stacks` lists and the program deploys: one naming module.
+    chosen_names = {e.spec.name for e in chosen}
     groups: dict[str, list[ClusterEntry]] = {}
-    if shards is not None:
-        wanted = {shard_of(e.spec.name, shards) for e in chosen}
-        for e in environment.clusters:  # a shard stack deploys all its clusters, selected or not
-            index = shard_of(e.spec.name, shards)
-            if index in wanted:
-                groups.setdefault(f"{env}.shard-{index}-of-{shards}", []).append(e)
-        groups = dict(sorted(groups.items(), key=lambda kv: int(kv[0].rsplit("-of-", 1)[0].rsplit("-", 1)[1])))
-    elif environment.settings.stacks == "environment":
-        groups[env] = list(environment.clusters)
-    else:
-        groups = {f"{env}.{e.spec.name}": [e] for e in chosen}
-    for name in groups:
-        assert parse_stack(name).environment == env
+    for name in naming.stack_names(environment, shards).names:
+        members = list(naming.select(environment, naming.parse_stack(name)))
+        # A stack deploys all its clusters, selected or not; it is operated when it holds a selected one.
+        if any(m.spec.name in chosen_names for m in members):
+            groups[name] = members
     entries = [e for members in groups.values() for e in members]
     plans, errors = plan_clusters(entries, load_catalogue(packs_dir), environment.settings.drift, environment.file)
     if errors:
