@@ -41,6 +41,8 @@ from stacks.environment import (
 from stacks.plan import ClusterPlan, plan_clusters
 
 SHARD = re.compile(r"^shard-(\d+)-of-(\d+)$")
+#: Stack output: cluster -> ``<pack>.<variable>`` -> URN of the resource holding a generated secret.
+GENERATED_KEY = "generated_secrets"
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
 
     built: dict[str, Any] = {}
     exports: dict[str, pulumi.Output[Any]] = {}
+    generated: dict[str, dict[str, pulumi.Output[str]]] = {}
     for cp in plans:
         spec = cp.entry.spec
         cluster = build_cluster(
@@ -174,6 +177,10 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         packs = PackStack(spec.name, cluster.contract, cp.plan, tags=environment.tags(spec))
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
+        if packs.generated_secrets:
+            generated[spec.name] = packs.generated_secrets
     pulumi.export(EXPORT_KEY, exports)
+    # Where each generated secret lives (the URN of its RandomPassword in this stack's state), never its value.
+    pulumi.export(GENERATED_KEY, generated)
     pulumi.export("environment", environment.name)
     return built
