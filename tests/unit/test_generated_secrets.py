@@ -118,3 +118,16 @@ def test_a_condition_compares_types_exactly() -> None:
     assert not var.wanted({"ui": {"enabled": "true"}})  # a string is not the boolean the pack tests for
     assert not var.wanted({"ui": {}})
     assert not var.wanted({"ui": "flat"})
+
+
+def test_packs_show_says_when_a_secret_is_generated() -> None:
+    from typer.testing import CliRunner
+
+    from stacks.cli import app
+
+    result = CliRunner().invoke(app, ["packs", "show", "kube-prometheus-stack"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    row = next(i for i, line in enumerate(lines) if "grafana_admin_password" in line)
+    cell = " ".join(line.split("│")[4].strip() for line in lines[row : row + 2])  # the default column, folded
+    assert cell == "generated (32 characters) while grafana.enabled = true"
