@@ -25,12 +25,35 @@ import pulumi_kubernetes as k8s
 from components.clusters.contract import ClusterContract
 from components.clusters.secrets import read_secret, read_secret_value
 from components.identities import PackIdentity, create_identity
-from packs.model import ManagedService, Target
+from packs.model import GeneratedSecret, ManagedService, Target
 from packs.paths import get, parse_path, with_value
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
 
 #: Namespaces every cluster already has; creating them would fight the API server over ownership.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+#: Every input of a generated password: a later change to the pack's generation settings must not replace
+#: (and so silently rotate) a password that is already in use.
+_PASSWORD_INPUTS = ["length", "special", "overrideSpecial", "upper", "lower", "numeric", "minSpecial"]
+
+
+def generate_secret(name: str, spec: GeneratedSecret, parent: pulumi.Resource) -> pulumi.CustomResource:
+    """A ``random.RandomPassword`` for a secret variable nobody set; its value stays secret in the state.
+
+    ``name`` must stay the same for the life of the cluster (``<cluster>-<pack>-<variable>``): with a stable
+    URN, no keepers and every input ignored once created, a later ``pulumi up`` never generates a new value.
+    """
+    import pulumi_random
+
+    password = pulumi_random.RandomPassword(
+        name,
+        length=spec.length,
+        special=spec.special,
+        override_special=spec.override_special,
+        opts=pulumi.ResourceOptions(
+            parent=parent, ignore_changes=_PASSWORD_INPUTS, additional_secret_outputs=["result", "bcryptHash"]
+        ),
+    )
+    return password
 
 
 def fill_placeholders(
@@ -167,6 +190,8 @@ class PackStack(pulumi.ComponentResource):
         self._tags = dict(tags or {})
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.releases: dict[str, pulumi.Resource] = {}
+        #: ``<pack>.<variable>`` -> the URN of the resource holding a generated secret (never its value).
+        self.generated_secrets: dict[str, pulumi.Output[str]] = {}
         ready = list(cluster.ready)
 
         for pack in plan.packs:
@@ -187,6 +212,10 @@ class PackStack(pulumi.ComponentResource):
             known |= {
                 f"secret.{var}": read_secret(ref, f"variables.{pack.name}.{var}") for var, ref in pack.secrets.items()
             }
+            for var, spec in pack.generated.items():
+                password = generate_secret(f"{name}-{pack.name}-{var.replace('_', '-')}", spec, release)
+                known[f"secret.{var}"] = pulumi.Output.secret(password.result)  # type: ignore[attr-defined]
+                self.generated_secrets[f"{pack.name}.{var}"] = password.urn
             values = fill_placeholders(pack.values, pack.deferred, known)
             self._install(name, pack, values, identity, release)
             release.finish()
@@ -197,7 +226,9 @@ class PackStack(pulumi.ComponentResource):
             for p in plan.packs
         }
         self.profiles = list(plan.profiles)
-        self.register_outputs({"packs": self.packs, "profiles": self.profiles})
+        self.register_outputs(
+            {"packs": self.packs, "profiles": self.profiles, "generated_secrets": self.generated_secrets}
+        )
 
     def _namespace(self, name: str, pack: ResolvedPack, ready: list[pulumi.Resource]) -> k8s.core.v1.Namespace:
         ns = pack.namespace

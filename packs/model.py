@@ -25,6 +25,7 @@ SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 #: can never drift between two runs.
 EXACT_VERSION = r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+FactValue = str | int | float | bool
 
 
 class Frozen(BaseModel):
@@ -188,6 +189,60 @@ _PYTHON_TYPES: dict[VariableType, tuple[type, ...]] = {
 }
 
 
+class GeneratedSecret(Frozen):
+    """How the pack stack creates a secret that no environment sets: a ``random.RandomPassword``.
+
+    The value is created once, kept encrypted in the stack's state and never leaves it (the stack exports
+    only where it lives). It never changes on a later ``pulumi up``: the resource name is stable, it has no
+    keepers, and changes to these settings are ignored for an existing password (rotate it explicitly with
+    ``pulumi up --replace <urn>``).
+    """
+
+    length: int = Field(default=32, ge=16, le=128, description="Number of characters.")
+    special: bool = Field(
+        default=False,
+        description="Include special characters. Off by default: generated values often land in URLs, INI or "
+        "shell-quoted config, where letters and digits are always safe (32 of them carry ~190 bits).",
+    )
+    override_special: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[!-/:-@\[-`{-~]+$",
+        description="With special: true, the special characters to draw from (e.g. '-_.').",
+    )
+
+    @model_validator(mode="after")
+    def _special(self) -> GeneratedSecret:
+        if self.override_special is not None and not self.special:
+            raise ValueError("override_special needs special: true")
+        return self
+
+
+class Condition(Frozen):
+    """A test on a pack's resolved values, e.g. ``{path: grafana.enabled, equals: true}``.
+
+    Evaluated after every profile, variable and override has been applied, so a feature an environment turns
+    off no longer asks for its credentials. A path that is absent never equals anything.
+    """
+
+    path: str = Field(description="Value path to read, e.g. 'grafana.enabled'.")
+    equals: FactValue = Field(description="The value at `path` that makes the condition hold.")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return format_path(parse_path(value))
+
+    def holds(self, values: Any) -> bool:
+        node = values
+        for part in parse_path(self.path):
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return False
+        return type(node) is type(self.equals) and node == self.equals
+
+
 class Variable(Frozen):
     """A typed knob of a pack: the only way an environment changes a pack's values.
 
@@ -217,6 +272,17 @@ class Variable(Frozen):
         description="A credential (a password, a token): environments give a SecretRef (env, file or config "
         "key), never the value; it is read at deploy time as a Pulumi secret and never appears in a plan.",
     )
+    required_when: Condition | None = Field(
+        default=None,
+        description="Required only while this holds on the pack's resolved values, e.g. a Grafana password "
+        "only while `grafana.enabled` is true; while it does not hold, the variable is not asked for (and a "
+        "generated secret is not created).",
+    )
+    generate: GeneratedSecret | None = Field(
+        default=None,
+        description="Secret variables only: when no environment gives a reference, the pack stack generates the "
+        "value (stable across updates, secret in state, never exported). An environment's reference still wins.",
+    )
 
     @field_validator("path")
     @classmethod
@@ -245,7 +311,20 @@ class Variable(Frozen):
             self.type is not VariableType.STRING or self.default is not None or self.allowed or self.pattern
         ):
             raise ValueError("a secret variable is a string with no default, allowed values or pattern")
+        if self.required_when is not None and (self.required or self.default is not None):
+            raise ValueError("required_when replaces required and a default: give only required_when")
+        if self.generate is not None and not self.secret:
+            raise ValueError("only secret variables can be generated (add secret: true)")
+        if self.generate is not None and (self.required or self.required_on):
+            raise ValueError(
+                "a generated secret is never required of an environment; use required_when to generate it only "
+                "while a feature is on"
+            )
         return self
+
+    def wanted(self, values: Any) -> bool:
+        """Whether the variable is in use for these resolved values (always, unless ``required_when`` says no)."""
+        return self.required_when is None or self.required_when.holds(values)
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable, or None. Pure, so the resolver collects every problem."""
@@ -519,9 +598,6 @@ class Profile(Frozen):
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
-
-
-FactValue = str | int | float | bool
 
 
 class ClusterFacts(Frozen):

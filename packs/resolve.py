@@ -34,6 +34,7 @@ from packs.errors import PlanError, PlanErrors
 from packs.model import (
     SINGLE_PACK_LAYERS,
     ClusterFacts,
+    GeneratedSecret,
     Identity,
     Layer,
     ManagedService,
@@ -86,6 +87,7 @@ class ResolvedPack:
     deferred: tuple[str, ...]
     folder: str = ""  # the pack's catalogue folder (manifest files live there); not part of the plan JSON
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # secret variable -> where its value comes from
+    generated: Mapping[str, GeneratedSecret] = field(default_factory=dict)  # secret variable -> how it is generated
 
     @property
     def ref(self) -> str:
@@ -110,7 +112,7 @@ class ResolvedPack:
             "values": self.values,
             "locks": list(self.locks),
             "deferred": list(self.deferred),
-            "secrets": {k: v.model_dump(exclude_none=True) for k, v in sorted(self.secrets.items())},
+            "secrets": _secrets_dict(self.secrets, self.generated),
         }
         if explain:
             out["provenance"] = {p: v.as_dict() for p, v in sorted(self.provenance.items())}
@@ -237,6 +239,7 @@ class Resolver:
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self._cache: dict[tuple[Any, ...], _Compiled] = {}
+        self._conditional: dict[int, list[tuple[str, int, Variable]]] = {}
 
     # ------------------------------------------------------------------ public
     def resolve(self, request: ClusterRequest) -> ResolvedPlan:
@@ -683,6 +686,7 @@ class Resolver:
                     )
                 )
 
+        generated = self._conditional_secrets(compiled, request, values, provenance, set_vars, extra_templated, errors)
         self._check_capacity(compiled, request, errors)
 
         resolved: list[ResolvedPack] = []
@@ -696,7 +700,8 @@ class Resolver:
                     current = _get(vals, path)
                 except KeyError:
                     continue
-                rendered, pending, problem = _render_value(current, facts, frozenset(secrets.get(name, ())))
+                known = frozenset((*secrets.get(name, ()), *generated.get(name, ())))
+                rendered, pending, problem = _render_value(current, facts, known)
                 key = format_path(path)
                 if problem:
                     origin = provenance[name].get(key, Provenance("", found.file, key))
@@ -724,9 +729,62 @@ class Resolver:
                     deferred=tuple(sorted(set(deferred))),
                     folder=str(found.folder),
                     secrets=secrets.get(name, {}),
+                    generated=generated.get(name, {}),
                 )
             )
         return tuple(resolved)
+
+    def _conditional_secrets(
+        self,
+        compiled: _Compiled,
+        request: ClusterRequest,
+        values: dict[str, Any],
+        provenance: dict[str, Any],
+        set_vars: dict[str, set[str]],
+        extra_templated: dict[str, list[Path]],
+        errors: list[PlanError],
+    ) -> dict[str, dict[str, GeneratedSecret]]:
+        """Variables required only while a condition holds, and secrets generated when nobody gives one.
+
+        Both are decided on the cluster's final values (after its variables and overrides), so turning a
+        feature off also drops what it would have needed. A generated secret becomes a ``{{ secret.<name> }}``
+        placeholder the pack stack fills with a ``RandomPassword`` at deploy time; an environment's reference,
+        when given, always wins.
+        """
+        special = self._conditional.get(id(compiled))
+        if special is None:
+            special = [
+                (name, i, var)
+                for name, found in compiled.packs.items()
+                for i, var in enumerate(found.pack.variables)
+                if var.required_when is not None or var.generate is not None
+            ]
+            self._conditional[id(compiled)] = special
+        generated: dict[str, dict[str, GeneratedSecret]] = {}
+        for pack_name, index, var in special:
+            if var.name in set_vars.get(pack_name, ()) or not var.wanted(values[pack_name]):
+                continue
+            if var.generate is None:
+                assert var.required_when is not None
+                errors.append(
+                    PlanError(
+                        request.file,
+                        request.at(f"variables.{pack_name}.{var.name}"),
+                        f"pack {pack_name} needs variable {var.name!r} while {var.required_when.path} is "
+                        f"{json.dumps(var.required_when.equals)} (required, no default)",
+                        request.facts.name,
+                    )
+                )
+                continue
+            path = parse_path(var.path)
+            values[pack_name] = with_value(values[pack_name], path, f"{{{{ secret.{var.name} }}}}")
+            prov = dict(provenance[pack_name])
+            origin = compiled.packs[pack_name].file
+            _record(prov, path, Provenance("generated", origin, f"variables[{index}].generate"))
+            provenance[pack_name] = prov
+            extra_templated.setdefault(pack_name, []).append(path)
+            generated.setdefault(pack_name, {})[var.name] = var.generate
+        return generated
 
     def _check_capacity(self, compiled: _Compiled, request: ClusterRequest, errors: list[PlanError]) -> None:
         facts = request.facts
@@ -745,6 +803,13 @@ class Resolver:
                 errors.append(
                     PlanError(request.file, request.at(fact), f"{why} but the cluster has {have}", facts.name)
                 )
+
+
+def _secrets_dict(refs: Mapping[str, SecretRef], generated: Mapping[str, GeneratedSecret]) -> dict[str, Any]:
+    """Where each secret's value comes from: a reference, or ``{"generated": {...}}``; never the value."""
+    out: dict[str, Any] = {k: v.model_dump(exclude_none=True) for k, v in refs.items()}
+    out.update({k: {"generated": g.model_dump(exclude_none=True)} for k, g in generated.items()})
+    return dict(sorted(out.items()))
 
 
 @functools.cache

@@ -199,6 +199,12 @@ def show(
         for v in p.variables:
             allowed = ", ".join(map(str, v.allowed)) if v.allowed else (v.pattern or "")
             default = "required" if v.required else json.dumps(v.default)
+            when = v.required_when
+            condition = f" while {when.path} = {json.dumps(when.equals)}" if when is not None else ""
+            if v.generate is not None:
+                default = f"generated ({v.generate.length} characters){condition}"
+            elif when is not None:
+                default = f"required{condition}"
             rows.append((v.name, v.type.value, v.path, default, allowed, v.description))
         columns = [
             Column("name", whole=True),

@@ -39,6 +39,9 @@ from stacks.environment import (
 from stacks.naming import StackSelection, parse_stack, select
 from stacks.plan import ClusterPlan, plan_clusters
 
+#: Stack output: cluster -> ``<pack>.<variable>`` -> URN of the resource holding a generated secret.
+GENERATED_KEY = "generated_secrets"
+
 
 def _config_value(text: str | None) -> Any:
     """Structured config reaches the program as JSON text, plain scalars as themselves (``environment``)."""
@@ -103,6 +106,7 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
 
     built: dict[str, Any] = {}
     exports: dict[str, pulumi.Output[Any]] = {}
+    generated: dict[str, dict[str, pulumi.Output[str]]] = {}
     for cp in plans:
         spec = cp.entry.spec
         cluster = build_cluster(
@@ -114,6 +118,10 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         packs = PackStack(spec.name, cluster.contract, cp.plan, tags=environment.tags(spec))
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
+        if packs.generated_secrets:
+            generated[spec.name] = packs.generated_secrets
     pulumi.export(EXPORT_KEY, exports)
+    # Where each generated secret lives (the URN of its RandomPassword in this stack's state), never its value.
+    pulumi.export(GENERATED_KEY, generated)
     pulumi.export("environment", environment.name)
     return built

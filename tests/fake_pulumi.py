@@ -59,9 +59,9 @@ def default_resources(stack: str) -> list[str]:
         f"{p}strata:clusters:EdgeCluster$command:remote:Command::{cluster}-k3s-install",
         f"{p}strata:clusters:EdgeCluster$pulumi:providers:kubernetes::{cluster}-k8s",
         f"{p}strata:packs:PackStack::{cluster}",
-        f"{p}strata:packs:PackStack$kubernetes:core/v1:Namespace::{cluster}-ns-ingress-nginx",
-        f"{p}strata:packs:PackStack$strata:packs:Pack::{cluster}-ingress-nginx",
-        f"{p}strata:packs:PackStack$strata:packs:Pack$kubernetes:helm.sh/v4:Chart::{cluster}-ingress-nginx",
+        f"{p}strata:packs:PackStack$kubernetes:core/v1:Namespace::{cluster}-ns-envoy-gateway",
+        f"{p}strata:packs:PackStack$strata:packs:Pack::{cluster}-envoy-gateway",
+        f"{p}strata:packs:PackStack$strata:packs:Pack$kubernetes:helm.sh/v4:Chart::{cluster}-envoy-gateway",
     ]
 
 
@@ -162,7 +162,7 @@ def operate(command: str, args: list[str], stack: str) -> None:
         events.close({})
         fail(
             "error: update failed",
-            stdout="kubernetes:helm.sh/v4:Chart (x-ingress-nginx): error: release ingress-nginx failed: "
+            stdout="kubernetes:helm.sh/v4:Chart (x-envoy-gateway): error: release envoy-gateway failed: "
             "context canceled waiting for Deployment; password=[secret]",
         )
     changes: dict[str, int] = {}

@@ -15,7 +15,17 @@ import yaml
 from stacks.plan import plan_environment
 from stacks.program import run
 from tests import test_cluster_aks, test_cluster_edge, test_cluster_eks, test_cluster_gke
-from tests.mocks import GraphMocks, Registration, install, is_secret, resolve, settle, validate_objects
+from tests.mocks import (
+    RANDOM_PASSWORD,
+    GraphMocks,
+    Registration,
+    install,
+    is_secret,
+    mock_password,
+    resolve,
+    settle,
+    validate_objects,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA_PASSWORD = "correct-horse-battery-staple"
@@ -119,21 +129,68 @@ def test_dev_builds_three_clouds_with_identities() -> None:
 
 
 def test_grafana_password_reaches_the_chart_only_as_a_secret() -> None:
-    mocks, _ = run_stack("dev", "dev")
-    chart = mocks.named("dev-aks-kube-prometheus-stack", "kubernetes:helm.sh/v4:Chart")
+    """prod gives a reference: it wins over generation, and only the reference is in the plan."""
+    mocks, _ = run_stack("prod.prod-aks-eu", "prod", with_config=False)
+    chart = mocks.named("prod-aks-eu-kube-prometheus-stack", "kubernetes:helm.sh/v4:Chart")
     values = chart.inputs["values"]
     assert values["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a secret input
     assert values["value"]["grafana"]["adminPassword"] == GRAFANA_PASSWORD
-    plan_text = json.dumps(plan_environment("dev").as_dict(explain=True))
+    assert not mocks.of_type(RANDOM_PASSWORD), "an environment's reference must win over a generated password"
+    plan_text = json.dumps(plan_environment("prod").as_dict(explain=True))
     assert GRAFANA_PASSWORD not in plan_text and "GRAFANA_ADMIN_PASSWORD" in plan_text
+
+
+def run_recording_exports(
+    stack: str, env: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[GraphMocks, dict[str, Any], dict[str, Any]]:
+    """Run a stack and return the stack outputs it exported, resolved (what `pulumi stack output` shows)."""
+    exported: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
+    mocks, built = run_stack(stack, env)
+    outputs = {k: resolve(pulumi.Output.from_input(v)) for k, v in exported.items()}
+    return mocks, built, outputs
+
+
+def test_local_deploys_without_a_grafana_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded default generates Grafana's password: secret in state, in the chart only as a secret,
+    exported only as the address of the resource that holds it."""
+    monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD")
+    mocks, built, outputs = run_recording_exports("local", "local", monkeypatch)
+    (password,) = mocks.of_type(RANDOM_PASSWORD)
+    release = mocks.named("local-kube-prometheus-stack", "strata:packs:Pack")
+    assert password.name == "local-kube-prometheus-stack-grafana-admin-password"
+    assert password.parent == release.urn
+    assert password.inputs["length"] == 32 and password.inputs["special"] is False
+    assert "keepers" not in password.inputs
+    assert {"length", "special"} <= set(password.ignore_changes), "a new pack version must not rotate it"
+    value = mock_password(password.name)
+    chart = mocks.named("local-kube-prometheus-stack", "kubernetes:helm.sh/v4:Chart")
+    assert chart.inputs["values"]["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert chart.inputs["values"]["value"]["grafana"]["adminPassword"] == value
+    assert outputs["generated_secrets"] == {
+        "local": {"kube-prometheus-stack.grafana_admin_password": password.urn},
+    }
+    assert value not in json.dumps(outputs, default=str)
+    _, packs = built["local"]
+    assert not is_secret(packs.generated_secrets["kube-prometheus-stack.grafana_admin_password"])
+
+
+def test_a_generated_password_is_the_same_resource_on_every_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Day 2: a second `pulumi up` registers the same URN with the same inputs, so the engine keeps the value."""
+    monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD")
+    first, _ = run_stack("local", "local")
+    second, _ = run_stack("local", "local")
+    (a,) = first.of_type(RANDOM_PASSWORD)
+    (b,) = second.of_type(RANDOM_PASSWORD)
+    assert (a.urn, a.inputs, a.ignore_changes) == (b.urn, b.inputs, b.ignore_changes)
 
 
 def test_a_missing_secret_stops_the_run_before_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRAFANA_ADMIN_PASSWORD")
     with pytest.raises(pulumi.RunError) as info:
-        run_stack("dev", "dev")
+        run_stack("prod.prod-eks-eu", "prod", with_config=False)
     message = str(info.value)
-    assert "3 error(s); nothing was created" in message
+    assert "1 error(s); nothing was created" in message
     assert (
         "variables.kube-prometheus-stack.grafana_admin_password: environment variable GRAFANA_ADMIN_PASSWORD" in message
     )
@@ -148,8 +205,8 @@ def test_dev_exports_a_secret_versioned_contract_per_cluster() -> None:
     assert is_secret(exported)
     contract = ClusterOutputs.model_validate(resolve(exported))
     assert contract.schema_version == 1 and contract.target.value == "gke"
-    assert contract.packs["cert-manager"].version == "1.21.1"
-    assert contract.profiles == ["cloud-standard@1.0.0", "observability@1.0.0"]
+    assert contract.packs["cert-manager"].version == "1.21.1+strata.1"
+    assert contract.profiles == ["cloud-standard@1.1.0", "observability@1.1.0"]
 
 
 @pytest.mark.parametrize("cluster", ["prod-eks-eu", "prod-aks-eu", "prod-gke-us"])

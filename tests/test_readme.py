@@ -30,7 +30,7 @@ def test_environment_example_plans() -> None:
 
 def test_pack_example_validates() -> None:
     pack = Pack.model_validate(_yaml_block("## Adding a pack"))
-    assert pack.ref == "cert-manager@1.21.1"
+    assert pack.ref == "reloader@2.2.16"
 
 
 def test_ci_runs_the_readme_test_command_and_it_shows_progress() -> None:

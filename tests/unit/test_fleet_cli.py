@@ -52,7 +52,7 @@ def keys(value: object) -> set[str]:
 SITE = "eu-west-fr-00001"
 STACK = f"edge.{SITE}"
 P = f"urn:pulumi:{STACK}::strata::"
-CHART = f"{P}strata:packs:PackStack$strata:packs:Pack$kubernetes:helm.sh/v4:Chart::{SITE}-ingress-nginx"
+CHART = f"{P}strata:packs:PackStack$strata:packs:Pack$kubernetes:helm.sh/v4:Chart::{SITE}-envoy-gateway"
 NAMESPACE = f"{P}strata:packs:PackStack$kubernetes:core/v1:Namespace::{SITE}-ns-cert-manager"
 K3S = f"{P}strata:clusters:EdgeCluster$command:remote:Command::{SITE}-k3s-install"
 OS = f"{P}strata:clusters:EdgeCluster$strata:edge:NodePool::{SITE}-nodes"
@@ -92,7 +92,7 @@ def test_drift_report_policy_and_remediation(fake: Fake, tmp_path: Path) -> None
     assert code == 3, doc  # kubernetes is an alert layer on edge
     where = {(r["pack"], r["layer"], r["source"], r["action"]) for r in drift["resources"]}
     assert where == {
-        ("ingress-nginx", "addon", "code", "heal"),
+        ("envoy-gateway", "addon", "code", "heal"),
         ("cert-manager", "addon", "live", "heal"),
         ("k3s", "kubernetes", "live", "alert"),
         ("ubuntu", "os", "live", "ignore"),

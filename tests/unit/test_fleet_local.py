@@ -88,7 +88,7 @@ def test_errors_are_classified(fake: Fake, tmp_path: Path) -> None:
     fake.scenario(edge_f={"up": "fail"}, edge_u={"up": "unreachable"}, edge_l={"locked": 1}, edge_p={"perpetual": True})
     with pytest.raises(OperationFailed) as failed:
         eng.up("edge.f")
-    assert "release ingress-nginx failed" in failed.value.message and failed.value.kind == "failed"
+    assert "release envoy-gateway failed" in failed.value.message and failed.value.kind == "failed"
     with pytest.raises(StackUnreachable, match="no route to host"):
         eng.up("edge.u")
     with pytest.raises(ConcurrentUpdate, match="locked"):
@@ -125,8 +125,8 @@ def test_drift_sees_live_and_code_changes_with_property_names_only(fake: Fake) -
     eng.prepare(["edge.d"], create=True)
     eng.up("edge.d")
     pack = "urn:pulumi:edge.d::strata::strata:packs:PackStack$strata:packs:Pack"
-    chart = f"{pack}$kubernetes:helm.sh/v4:Chart::d-ingress-nginx"
-    ns = "urn:pulumi:edge.d::strata::strata:packs:PackStack$kubernetes:core/v1:Namespace::d-ns-ingress-nginx"
+    chart = f"{pack}$kubernetes:helm.sh/v4:Chart::d-envoy-gateway"
+    ns = "urn:pulumi:edge.d::strata::strata:packs:PackStack$kubernetes:core/v1:Namespace::d-ns-envoy-gateway"
     fake.scenario(edge_d={"live_drift": [ns], "code_drift": [chart]})
     live = eng.preview_refresh("edge.d")
     assert [(c.urn, c.op, c.diffs) for c in live.resources] == [(ns, "update", ("spec",))]

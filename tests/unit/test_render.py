@@ -117,7 +117,7 @@ def _edge_variant(tmp_path: Path, overrides: dict[str, object], rows: dict[str, 
     inventory["defaults"]["overrides"] = overrides
     csv_path = config / inventory["file"]
     lines = csv_path.read_text().splitlines()
-    header = lines[0] + ",variables.ingress-nginx.replicas"
+    header = lines[0] + ",variables.envoy-gateway.replicas"
     body = [line + "," + str(rows.get(line.split(",")[0], {}).get("replicas", "")) for line in lines[1:]]
     csv_path.write_text("\n".join([header, *body]) + "\n")
     path.write_text(yaml.safe_dump(doc))
@@ -140,8 +140,8 @@ def test_groups_split_on_what_the_environment_sets(tmp_path: Path) -> None:
     text = render(clusters, True, Console(file=io.StringIO(), width=200))
     assert text.count("clusters with this plan") == 2  # the single site is shown as itself
     assert re.search(
-        r"controller\.replicaCount\s*│ 3\s*│ env-variable\s*│ stacks/config/inventories/edge-sites.csv: "
-        r"each cluster's own entry, variables.ingress-nginx.replicas",
+        r"deployment\.replicas\s*│ 3\s*│ env-variable\s*│ stacks/config/inventories/edge-sites.csv: "
+        r"each cluster's own entry, variables.envoy-gateway.replicas",
         text,
     )
 
@@ -149,13 +149,13 @@ def test_groups_split_on_what_the_environment_sets(tmp_path: Path) -> None:
 def test_values_templated_with_facts_group_and_show_the_template(tmp_path: Path) -> None:
     """An environment value built from each site's facts does not split the fleet; it is shown as a template."""
     name = "{{ cluster.name }}"
-    overrides = {"ingress-nginx": {"controller": {"ingressClassResource": {"name": f"nginx-{name}"}}}}
+    overrides = {"envoy-gateway": {"deployment": {"pod": {"labels": {"site-gateway": f"gw-{name}"}}}}}
     config = _edge_variant(tmp_path, overrides, {})
     clusters = plan_environment("edge", config_dir=config, catalogue=CATALOGUE).clusters
     assert len(group(clusters, explain_key)) == 1
     text = render(clusters, True, Console(file=io.StringIO(), width=200))
-    assert '"nginx-{{ cluster.name }}"' in text
-    assert "nginx-eu-west-fr-00001" not in text
+    assert '"gw-{{ cluster.name }}"' in text
+    assert "gw-eu-west-fr-00001" not in text
 
 
 def test_facts_as_placeholders_round_trips() -> None:
