@@ -427,19 +427,25 @@ def _install_order(graph: _Graph, selected: _Selection, cluster: str, errors: li
     return order
 
 
-def _direct_predecessors(graph: _Graph, order: list[str]) -> dict[str, tuple[str, ...]]:
-    """Step 6: direct predecessors after transitive reduction.
+def _ordering_edges(graph: _Graph, order: list[str], packs: Mapping[str, CatalogPack]) -> dict[str, tuple[str, ...]]:
+    """Step 6: each pack's ``after``: the nearest packs that create resources and that it must follow.
 
-    Enough for deployment order (and so the reverse teardown), and short enough to read in a plan.
+    Cluster-setting packs create no resources (the cluster component realises them), so nothing can wait on
+    them: an edge into one is carried through it to the resource-creating packs it follows. Without that, an
+    add-on ordered after the k3s storage setting would lose its edge to the Helm CNI under that setting and
+    could race it on install and outlive it on destroy. The edges are the transitive reduction of "must
+    follow" over resource-creating packs: enough for deployment order (and so the reverse teardown), and
+    short enough to read in a plan. A pack with no such predecessor waits only for the cluster itself.
     """
     rank = {n: i for i, n in enumerate(order)}
-    ancestors: dict[str, set[str]] = {}
+    creates = {n: not _cluster_setting(packs[n].pack) for n in order}
+    ancestors: dict[str, frozenset[str]] = {}  # every resource-creating pack a pack must follow
     after: dict[str, tuple[str, ...]] = {}
     for name in order:
-        preds = graph[name]
-        ancestors[name] = set().union(*(ancestors[p] | {p} for p in preds)) if preds else set()
-        implied = set().union(*(ancestors[p] for p in preds)) if preds else set()
-        after[name] = tuple(sorted(preds - implied, key=rank.__getitem__))
+        mine = frozenset().union(*(ancestors[p] | ({p} if creates[p] else frozenset()) for p in graph[name]))
+        implied = frozenset().union(*(ancestors[a] for a in mine))
+        ancestors[name] = mine
+        after[name] = tuple(sorted(mine - implied, key=rank.__getitem__))
     return after
 
 
@@ -591,7 +597,7 @@ class Resolver:
         graph = _ordering_graph(selected.packs, request.facts, errors)
         order = _install_order(graph, selected, request.facts.name, errors)
         # Edges are only meaningful for a valid graph; a plan with errors is never applied.
-        after = _direct_predecessors(graph, order) if not errors else {}
+        after = _ordering_edges(graph, order, selected.packs) if not errors else {}
         merged = _Merged()
         for name in order:
             _merge_pack(merged, name, selected.packs[name], selected.entry_of[name], request.facts, errors)

@@ -122,7 +122,22 @@ def test_layers_then_dependencies_and_capabilities() -> None:
     # Transitively reduced: crd-provider already comes after csi-a, which comes after cni-a.
     assert app.after == ("crd-provider",)
     assert plan.pack("crd-provider").after == ("csi-a",)
-    assert plan.pack("cni-a").after == ("os-a",)
+    # os-a is a cluster setting: it creates nothing to wait for, so the CNI waits only for the cluster.
+    assert plan.pack("cni-a").after == ()
+
+
+def test_edges_reach_through_cluster_settings_to_packs_that_create_resources() -> None:
+    """A cluster-setting CSI between a Helm CNI and the add-ons: the add-ons follow the CNI itself."""
+    packs = base_packs()
+    packs[2] = {**packs[2], "source": {"kind": "managed", "service": "cluster", "name": "storage"}, "namespace": None}
+    plan = resolve(packs=packs)
+    assert [p.name for p in plan.packs] == ["os-a", "cni-a", "csi-a", "crd-provider", "app"]
+    assert plan.pack("crd-provider").after == ("cni-a",)
+    assert plan.pack("app").after == ("crd-provider",)  # cni-a is implied through crd-provider
+    assert plan.pack("csi-a").after == ("cni-a",)
+    settings = {p.name for p in plan.packs if p.cluster_setting}
+    assert settings == {"os-a", "csi-a"}
+    assert not [p.name for p in plan.packs if settings & set(p.after)]
 
 
 def test_crd_provider_ordered_before_user_without_explicit_dependency() -> None:
