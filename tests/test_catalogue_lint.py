@@ -4,17 +4,22 @@ on every target it claims."""
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from components.clusters.spec import SUPPORTED_KUBERNETES
 from packs import lock
-from packs.catalogue import Catalogue, load_catalogue
-from packs.errors import PlanError
+from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
+from packs.errors import PlanError, PlanErrors
 from packs.model import EXACT_VERSION, ClusterFacts, ProfileKind, Target
 from packs.resolve import ClusterRequest, Resolver
+from tests.catalogue_builder import on_disk, pack
 
 CATALOGUE: Catalogue = load_catalogue()
 MINORS = [f"1.{m}" for m in range(25, 40)]
@@ -27,13 +32,38 @@ def test_catalogue_is_substantial() -> None:
     assert kinds == {ProfileKind.INFRASTRUCTURE, ProfileKind.ADDON}
 
 
-def test_every_source_version_is_exact() -> None:
-    import re
+#: Pins that are not one exact version: a range, a wildcard, a partial version, a tag, an alternative.
+NOT_EXACT = (">=1.2.3", "1.2.*", "1.2", "latest", "^1.2.3", "~1.2.3", "1.2.3 || 1.3.0", "")
 
-    for loaded in CATALOGUE.packs.values():
-        version = getattr(loaded.pack.source, "version", None)
-        if loaded.pack.source.kind == "helm":
-            assert version and re.match(EXACT_VERSION, version), loaded.file
+
+def test_every_source_version_is_exact() -> None:
+    """Read from the raw files (not through the model that would refuse them), every pinned version is exact."""
+    files = sorted((PACKS_DIR / "catalog").glob("*/*/pack.yaml"))
+    assert len(files) == len(CATALOGUE.packs)
+    pinned = 0
+    for file in files:
+        source = yaml.safe_load(file.read_text())["source"]
+        if source["kind"] == "helm" or "version" in source:
+            assert isinstance(source.get("version"), str), f"{file}: source.version must be a quoted exact version"
+            assert re.match(EXACT_VERSION, source["version"]), f"{file}: {source['version']!r} is not exact"
+            pinned += 1
+    assert pinned >= 14
+
+
+@pytest.mark.parametrize("version", NOT_EXACT)
+@pytest.mark.parametrize("kind", ["helm", "eks-addon"])
+def test_the_catalogue_refuses_a_version_that_is_not_exact(tmp_path: Path, version: str, kind: str) -> None:
+    """The same rule, shown to bite: a pack pinned to anything but one version never loads."""
+    source: dict[str, Any] = {"kind": "helm", "repository": "https://charts.example.com", "chart": "web"}
+    if kind != "helm":
+        source = {"kind": "managed", "service": kind, "name": "web"}
+    assert not re.match(EXACT_VERSION, version)
+    with pytest.raises(PlanErrors) as info:
+        load_catalogue(on_disk(tmp_path, [pack("web", source={**source, "version": version})], []))
+    (error,) = info.value.errors
+    assert error.file.endswith("catalog/web/1.0.0/pack.yaml")
+    assert error.path.startswith("source") and error.path.endswith("version")
+    assert "is not an exact version" in error.message
 
 
 def test_released_versions_are_immutable_and_recorded() -> None:

@@ -221,6 +221,21 @@ def test_identity_needed_on_a_cluster_without_one_fails_before_anything(mocks: G
     assert len(mocks.resources) == before
 
 
+def test_a_plan_for_another_cluster_is_refused_before_anything(mocks: GraphMocks, catalogue: Any) -> None:
+    """Installing e1's plan (its facts, its rendered values) on e2 would deploy the wrong cluster's settings."""
+    plan = plan_for(catalogue, "edge", "e1")
+    other = contract("e2", Target.EDGE, None)
+    settle()
+    before = len(mocks.resources)
+    with pytest.raises(ValueError, match=r"cannot install the plan on e2:\n  plan is for cluster e1, not e2$"):
+        PackStack("e2", other, plan)
+    settle()
+    assert len(mocks.resources) == before
+    PackStack("e2", other, plan_for(catalogue, "edge", "e2"))
+    settle()
+    assert mocks.named("e2-dns").inputs["values"]["txtOwnerId"] == "e2"
+
+
 def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
     values = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
     filled = fill_placeholders(values, ["a.b"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:x")})

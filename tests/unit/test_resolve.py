@@ -458,10 +458,75 @@ def test_all_errors_are_collected_in_one_run() -> None:
     assert len(errs) == 4  # replicas, mode, locked override, missing domain
 
 
-def test_resolution_is_deterministic_and_cached() -> None:
-    a = resolve().as_dict(explain=True)
-    b = resolve().as_dict(explain=True)
-    assert a == b
+def request_for(name: str = "c1", **fact_args: Any) -> ClusterRequest:
+    fact_args.setdefault("labels", {"site": "s1"})
+    fact_args.setdefault("nodes", 2)
+    return ClusterRequest(
+        facts(name, **fact_args),
+        ("base@1.0.0",),
+        variables={"app.domain": "example.com"},
+        file=ENV,
+        field="clusters[0]",
+    )
+
+
+def counting_compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters whose resolution had to compile their composition (rather than reuse a cached one)."""
+    compiled: list[str] = []
+    original = Resolver._compile
+
+    def counting(self: Resolver, request: ClusterRequest) -> Any:
+        compiled.append(request.facts.name)
+        return original(self, request)
+
+    monkeypatch.setattr(Resolver, "_compile", counting)
+    return compiled
+
+
+def test_resolution_is_deterministic_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = counting_compilations(monkeypatch)
+    resolver = Resolver(in_memory(base_packs(), [base_profile()], APP_VALUES))
+    first = resolver.resolve(request_for("c1"))
+    second = resolver.resolve(request_for("c2", labels={"site": "s2"}))
+    again = resolver.resolve(request_for("c1"))
+    assert compiled == ["c1"]  # c2 and the second c1 reuse the composition compiled for c1
+    # The cache holds what clusters share; what is each cluster's own is still applied per cluster...
+    assert (second.pack("app").values["cluster"], second.pack("app").values["site"]) == ("c2", "site-s2")
+    # ...without leaking into another cluster's plan, and a fresh resolver computes the very same plan.
+    assert (first.pack("app").values["cluster"], first.pack("app").values["site"]) == ("c1", "site-s1")
+    assert first.as_dict(explain=True) == again.as_dict(explain=True)
+    assert Resolver(resolver.catalogue).resolve(request_for("c1")).as_dict(explain=True) == again.as_dict(explain=True)
+
+
+@pytest.mark.parametrize(
+    ("fits", "misfits", "message"),
+    [
+        ({"version": "1.32"}, {"version": "1.31"}, "Kubernetes 1.31 is outside the range of pack cni-a@1.0.0"),
+        ({"target": "edge"}, {"target": "gke"}, "pack cni-a@1.0.0 does not support target gke"),
+        (
+            {"capabilities": ("ingress-class",)},
+            {"capabilities": ()},
+            "requires capability 'ingress-class', which no pack of this cluster provides",
+        ),
+    ],
+)
+def test_a_cached_composition_is_never_reused_for_different_cluster_facts(
+    monkeypatch: pytest.MonkeyPatch, fits: dict[str, Any], misfits: dict[str, Any], message: str
+) -> None:
+    """A fleet resolves thousands of clusters through one resolver: a composition checked for one Kubernetes
+    version, target or set of built-in capabilities says nothing about another."""
+    packs = base_packs()
+    packs[1] = {**packs[1], "constraints": {"targets": ["eks", "edge"], "kubernetes": ">=1.32"}}
+    packs[4] = {**packs[4], "requires": ["cni", "crds:example.io", "ingress-class"]}
+    resolver = Resolver(in_memory(packs, [base_profile()], APP_VALUES))
+    base = {"version": "1.32", "target": "edge", "capabilities": ("ingress-class",)}
+    compiled = counting_compilations(monkeypatch)
+    resolver.resolve(request_for("c1", **(base | fits)))
+    resolver.resolve(request_for("c2", **(base | fits)))
+    assert compiled == ["c1"]
+    with pytest.raises(PlanErrors) as info:
+        resolver.resolve(request_for("c3", **(base | misfits)))
+    assert any(message in str(e) and e.cluster == "c3" for e in info.value.errors), info.value.errors
 
 
 def secret_packs() -> list[dict[str, Any]]:
