@@ -171,11 +171,13 @@ class _Compiled:
 
     order: list[str]
     packs: dict[str, CatalogPack]
-    profile_of: dict[str, str]
+    profile_of: dict[str, str]  # the first profile that lists the pack (the plan's "profile")
+    profiles_of: dict[str, tuple[str, ...]]  # every profile that lists it, in composition order
     after: dict[str, tuple[str, ...]]
     values: dict[str, dict[str, Any]]
     provenance: dict[str, dict[str, Provenance]]
     locks: dict[str, tuple[Path, ...]]
+    lock_owner: dict[str, dict[Path, str]]  # pack -> lock -> the profile that locks it
     exposed: dict[str, tuple[Variable, str]]  # "pack.var" -> (variable, profile ref)
     required: dict[str, set[str]]  # pack -> required variables not set by the profile
     templated: dict[str, list[Path]]
@@ -260,15 +262,21 @@ class _Entry:
 
 @dataclass
 class _Selection:
-    """The packs of a composition by name, in the order the profiles first list them."""
+    """The packs of a composition by name, in the order the profiles first list them.
+
+    A pack two profiles both name (at the same version) is one pack with two entries, merged in profile order.
+    """
 
     packs: dict[str, CatalogPack] = field(default_factory=dict)
-    entry_of: dict[str, _Entry] = field(default_factory=dict)
+    entries_of: dict[str, list[_Entry]] = field(default_factory=dict)
     position: dict[str, int] = field(default_factory=dict)
 
     def add(self, name: str, found: CatalogPack, item: _Entry) -> None:
+        if name in self.packs:
+            self.entries_of[name].append(item)
+            return
         self.packs[name] = found
-        self.entry_of[name] = item
+        self.entries_of[name] = [item]
         self.position[name] = len(self.position)
 
 
@@ -279,9 +287,23 @@ class _Merged:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     provenance: dict[str, dict[str, Provenance]] = field(default_factory=dict)
     locks: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    lock_owner: dict[str, dict[Path, str]] = field(default_factory=dict)
     exposed: dict[str, tuple[Variable, str]] = field(default_factory=dict)
     required: dict[str, set[str]] = field(default_factory=dict)
     templated: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def _version_conflict(first: _Entry, have: CatalogPack, item: _Entry, cluster: str) -> PlanError:
+    """Two profiles of one cluster name different versions of a pack: a cluster runs one, so say which to align."""
+    name = item.entry.pack_name
+    return PlanError(
+        item.file,
+        f"{item.where}.pack",
+        f"profile {item.profile.ref} names {item.entry.pack} but profile {first.profile.ref} names {have.pack.ref} "
+        f"({first.file}: {first.where}.pack); a cluster runs one version of a pack, so profiles composed on it must "
+        f"name the same one: use versions of these profiles that agree on {name}, or compose only one of them",
+        cluster,
+    )
 
 
 def _constraint_errors(found: CatalogPack, item: _Entry, where: str, request: ClusterRequest) -> list[PlanError]:
@@ -315,7 +337,7 @@ def _check_single_pack_layers(selected: _Selection, cluster: str, errors: list[P
     for layer in SINGLE_PACK_LAYERS:
         members = [n for n, p in selected.packs.items() if p.pack.layer is layer]
         if len(members) > 1:
-            item = selected.entry_of[members[1]]
+            item = selected.entries_of[members[1]][0]
             errors.append(
                 PlanError(
                     item.file,
@@ -450,26 +472,39 @@ def _ordering_edges(graph: _Graph, order: list[str], packs: Mapping[str, Catalog
 
 
 def _merge_pack(
-    merged: _Merged, name: str, found: CatalogPack, item: _Entry, facts: ClusterFacts, errors: list[PlanError]
+    merged: _Merged, name: str, found: CatalogPack, items: list[_Entry], facts: ClusterFacts, errors: list[PlanError]
 ) -> None:
-    """Step 7: one pack's values, with provenance, and the variables, locks and exposure its profile sets."""
+    """Step 7: one pack's values, with provenance, and the variables, locks and exposure its profiles set.
+
+    Profiles that share the pack apply in composition order, each over the last, and every lock of every one of
+    them holds: a later profile may not change a value an earlier one locked (see :func:`_check_locks_held`).
+    """
     pack, cluster = found.pack, facts.name
     prov: dict[str, Provenance] = {}
-    vals = _layered_values(found, item, facts.target, prov)
+    vals = _pack_values(found, facts.target, prov)
     need = {v.name for v in pack.variables if v.required or facts.target in v.required_on}
-    vals = _profile_variables(vals, prov, found, item, need, cluster, errors)
-    pack_locks = tuple(parse_path(p) for p in item.entry.locks)
-    merged.exposed.update(_exposed_variables(name, found, item, pack_locks, cluster, errors))
+    locks: dict[Path, _Entry] = {}  # every lock of every profile, with the first profile that holds it
+    for item in items:
+        before = vals
+        vals = _merge_leaves(vals, prov, item.entry.values, "profile", item.file, f"{item.where}.values")
+        vals = _profile_variables(vals, prov, found, item, need, cluster, errors)
+        _check_locks_held(name, before, vals, prov, locks, item, cluster, errors)
+        for lock in item.entry.locks:
+            locks.setdefault(parse_path(lock), item)
+    for item in items:
+        for key, exposed in _exposed_variables(name, found, item, locks, cluster, errors).items():
+            merged.exposed.setdefault(key, exposed)
     _check_identity_uses(vals, prov, found, cluster, errors)
     merged.values[name] = vals
     merged.provenance[name] = prov
-    merged.locks[name] = pack_locks
+    merged.locks[name] = tuple(locks)
+    merged.lock_owner[name] = {lock: item.profile.ref for lock, item in locks.items()}
     merged.required[name] = need
     merged.templated[name] = _templated(vals)
 
 
-def _layered_values(found: CatalogPack, item: _Entry, target: Target, prov: dict[str, Provenance]) -> dict[str, Any]:
-    """The pack's values, its variable defaults, its overlay for the target, then the profile's values."""
+def _pack_values(found: CatalogPack, target: Target, prov: dict[str, Provenance]) -> dict[str, Any]:
+    """The pack's own values, its variable defaults, then its overlay for the target (profiles come next)."""
     pack = found.pack
     vals = _merge_leaves({}, prov, found.values, "pack", found.values_file or found.file, "")
     for i, var in enumerate(pack.variables):
@@ -479,7 +514,64 @@ def _layered_values(found: CatalogPack, item: _Entry, target: Target, prov: dict
     overlay = pack.overlays.get(target)
     if overlay:
         vals = _merge_leaves(vals, prov, overlay, "overlay", found.file, f"overlays.{target.value}")
-    return _merge_leaves(vals, prov, item.entry.values, "profile", item.file, f"{item.where}.values")
+    return vals
+
+
+def _check_locks_held(
+    name: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    prov: Mapping[str, Provenance],
+    locks: Mapping[Path, _Entry],
+    item: _Entry,
+    cluster: str,
+    errors: list[PlanError],
+) -> None:
+    """A profile composed after another may refine a shared pack, but not change what the other locked.
+
+    Setting a locked value to the value it already has is agreement, not a conflict (two profiles may lock the
+    same setting). The error names both profile files and the path, so either owner can see how to fix it.
+    """
+    for lock, owner in locks.items():
+        old, new = _maybe_get(before, lock), _maybe_get(after, lock)
+        if old == new:
+            continue
+        written = [
+            o.path
+            for p, o in prov.items()
+            if o.file == item.file and (is_prefix(lock, parse_path(p)) or is_prefix(parse_path(p), lock))
+        ]
+        also = ", and locks it too" if lock in {parse_path(p) for p in item.entry.locks} else ""
+        errors.append(
+            PlanError(
+                item.file,
+                written[0] if written else f"{item.where}.values",
+                f"{format_path(lock)} of pack {name} is locked to {_short(old)} by profile {owner.profile.ref} "
+                f"({owner.file}: {owner.where}.locks); profile {item.profile.ref} sets it to {_short(new)}{also}. "
+                "Profiles composed on one cluster must agree on a locked value: set the same value in both, "
+                "or compose only one of them",
+                cluster,
+            )
+        )
+
+
+#: What :func:`_maybe_get` returns for a path that holds no value.
+_ABSENT: Any = object()
+
+
+def _maybe_get(tree: Mapping[str, Any], path: Path) -> Any:
+    try:
+        return _get(tree, path)
+    except (KeyError, TypeError):
+        return _ABSENT
+
+
+def _short(value: Any) -> str:
+    """A value as a person reads it in one error line."""
+    if value is _ABSENT:
+        return "nothing"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _profile_variables(
@@ -512,9 +604,9 @@ def _profile_variables(
 
 
 def _exposed_variables(
-    name: str, found: CatalogPack, item: _Entry, locks: Sequence[Path], cluster: str, errors: list[PlanError]
+    name: str, found: CatalogPack, item: _Entry, locks: Mapping[Path, _Entry], cluster: str, errors: list[PlanError]
 ) -> dict[str, tuple[Variable, str]]:
-    """Variables the profile opens to environments; one that writes a locked path would void the lock."""
+    """Variables the profile opens to environments; one that writes a path any profile locks would void the lock."""
     pack, exposed = found.pack, {}
     for var_name in item.entry.expose:
         where = f"{item.where}.expose"
@@ -522,16 +614,16 @@ def _exposed_variables(
         if var is None:
             errors.append(PlanError(item.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster))
             continue
-        lock = _locked_by(locks, parse_path(var.path))
+        lock = _locked_by(tuple(locks), parse_path(var.path))
         if lock is not None:
-            errors.append(
-                PlanError(
-                    item.file,
-                    where,
-                    f"variable {var_name!r} writes {var.path}, which the profile locks ({format_path(lock)})",
-                    cluster,
-                )
+            owner = locks[lock]
+            by = (
+                "the profile locks"
+                if owner.profile.ref == item.profile.ref
+                else f"profile {owner.profile.ref} locks ({owner.file}: {owner.where}.locks)"
             )
+            message = f"variable {var_name!r} writes {var.path}, which {by} ({format_path(lock)})"
+            errors.append(PlanError(item.file, where, message, cluster))
             continue
         exposed[f"{name}.{var_name}"] = (var, item.profile.ref)
     return exposed
@@ -600,17 +692,19 @@ class Resolver:
         after = _ordering_edges(graph, order, selected.packs) if not errors else {}
         merged = _Merged()
         for name in order:
-            _merge_pack(merged, name, selected.packs[name], selected.entry_of[name], request.facts, errors)
+            _merge_pack(merged, name, selected.packs[name], selected.entries_of[name], request.facts, errors)
         sized = [selected.packs[n].pack for n in order if not _cluster_setting(selected.packs[n].pack)]
         biggest = max(sized, key=lambda p: p.constraints.resources.nodes, default=None)
         return _Compiled(
             order=order,
             packs=selected.packs,
-            profile_of={name: entry.profile.ref for name, entry in selected.entry_of.items()},
+            profile_of={name: items[0].profile.ref for name, items in selected.entries_of.items()},
+            profiles_of={name: tuple(i.profile.ref for i in items) for name, items in selected.entries_of.items()},
             after=after,
             values=merged.values,
             provenance=merged.provenance,
             locks=merged.locks,
+            lock_owner=merged.lock_owner,
             exposed=merged.exposed,
             required=merged.required,
             templated=merged.templated,
@@ -625,9 +719,23 @@ class Resolver:
         """Step 1: look the cluster's profiles up and keep the layer entries that apply to its target."""
         target, cluster = request.facts.target, request.facts.name
         entries: list[_Entry] = []
+        listed: dict[str, int] = {}
         for i, ref in enumerate(request.profiles):
             where = request.at(f"profiles[{i}]")
             name, version = parse_ref(ref)
+            if name in listed:
+                first = listed[name]
+                errors.append(
+                    PlanError(
+                        request.file,
+                        where,
+                        f"profile {name} is already listed at profiles[{first}] ({request.profiles[first]}); "
+                        "list each profile once, at one version",
+                        cluster,
+                    )
+                )
+                continue
+            listed[name] = i
             loaded = self.catalogue.profile(name, version)
             if loaded is None:
                 known = self.catalogue.profile_versions(name)
@@ -661,22 +769,15 @@ class Resolver:
         for item in entries:
             profile, where = item.profile, f"{item.where}.pack"
             name, version = item.entry.pack_name, item.entry.pack_version
-            if name in selected.packs:
-                errors.append(
-                    PlanError(
-                        item.file,
-                        where,
-                        f"pack {name} is already provided by profile {selected.entry_of[name].profile.ref} "
-                        "on this cluster",
-                        cluster,
-                    )
-                )
-                continue
             found = self.catalogue.pack(name, version)
             if found is None:
                 known = self.catalogue.versions(name)
                 hint = f"; known versions: {', '.join(known)}" if known else "; no pack has that name"
                 errors.append(PlanError(item.file, where, f"unknown pack {item.entry.pack}{hint}", cluster))
+                continue
+            shared = selected.packs.get(name)
+            if shared is not None and shared.pack.version != version:
+                errors.append(_version_conflict(selected.entries_of[name][0], shared, item, cluster))
                 continue
             pack = found.pack
             prev = last_rank.get(profile.ref)
@@ -700,7 +801,8 @@ class Resolver:
                         cluster,
                     )
                 )
-            errors.extend(_constraint_errors(found, item, where, request))
+            if shared is None:  # a shared pack's constraints were checked where it was first listed
+                errors.extend(_constraint_errors(found, item, where, request))
             selected.add(name, found, item)
         return selected
 
@@ -738,8 +840,8 @@ class Resolver:
                     PlanError(
                         request.file,
                         where,
-                        f"variable {key} is not exposed by profile {compiled.profile_of[pack_name]}; ask its owners "
-                        "to expose it",
+                        f"variable {key} is not exposed by profile {' or '.join(compiled.profiles_of[pack_name])}; "
+                        "ask its owners to expose it",
                         cluster,
                     )
                 )
@@ -778,7 +880,7 @@ class Resolver:
                             request.file,
                             where,
                             f"{format_path(lock)} of pack {pack_name} is locked by profile "
-                            f"{compiled.profile_of[pack_name]}",
+                            f"{compiled.lock_owner[pack_name][lock]}",
                             cluster,
                         )
                     )
