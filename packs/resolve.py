@@ -78,11 +78,11 @@ class ResolvedPack:
     layer: Layer
     source: Source
     namespace: str | None
-    profile: str
+    profile: str  # the first profile of the cluster that lists the pack (others may share it, see provenance)
     values: Mapping[str, Any]
     provenance: Mapping[str, Provenance]
-    locks: tuple[str, ...]
-    after: tuple[str, ...]
+    locks: tuple[str, ...]  # locks of every profile that lists the pack
+    after: tuple[str, ...]  # the nearest resource-creating packs it must follow; never a cluster setting
     provides: tuple[str, ...]
     requires: tuple[str, ...]
     identity: Identity | None
