@@ -122,8 +122,14 @@ def _problems(cluster: ClusterContract, plan: ResolvedPlan) -> list[str]:
     problems = secret_problems(plan)
     if plan.cluster.name != cluster.name:
         problems.append(f"plan is for cluster {plan.cluster.name}, not {cluster.name}")
+    installed: set[str] = set()
     for pack in plan.packs:
         where = f"pack {pack.ref} ({pack.layer.value})"
+        if not pack.cluster_setting:
+            unordered = [a for a in pack.after if a not in installed]
+            if unordered:
+                problems.append(f"{where} is ordered after {', '.join(unordered)}, which the plan installs no earlier")
+            installed.add(pack.name)
         uses_identity = any(
             m.group(1) == "identity"
             for p in pack.deferred
@@ -198,8 +204,8 @@ class PackStack(pulumi.ComponentResource):
             if pack.cluster_setting:
                 # Realised by the cluster component when it created the cluster.
                 continue
-            before = [self.releases[a] for a in pack.after if a in self.releases] or ready
-            deps = list(before)
+            # The plan's edges already reach through cluster settings to the packs that create resources.
+            deps = [self.releases[a] for a in pack.after] if pack.after else list(ready)
             if pack.namespace and pack.namespace not in SYSTEM_NAMESPACES:
                 deps.append(self._namespace(name, pack, ready))
             release = PackRelease(f"{name}-{pack.name}", pack, deps, self)

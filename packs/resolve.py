@@ -29,7 +29,7 @@ from typing import Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from packs.catalogue import CatalogPack, Catalogue
+from packs.catalogue import CatalogPack, CatalogProfile, Catalogue
 from packs.errors import PlanError, PlanErrors
 from packs.model import (
     SINGLE_PACK_LAYERS,
@@ -39,9 +39,12 @@ from packs.model import (
     Layer,
     ManagedService,
     Pack,
+    Profile,
+    ProfileEntry,
     ProfileKind,
     SecretRef,
     Source,
+    Target,
     Variable,
     parse_ref,
 )
@@ -76,11 +79,11 @@ class ResolvedPack:
     layer: Layer
     source: Source
     namespace: str | None
-    profile: str
+    profile: str  # the first profile of the cluster that lists the pack (others may share it, see provenance)
     values: Mapping[str, Any]
     provenance: Mapping[str, Provenance]
-    locks: tuple[str, ...]
-    after: tuple[str, ...]
+    locks: tuple[str, ...]  # locks of every profile that lists the pack
+    after: tuple[str, ...]  # the nearest resource-creating packs it must follow; never a cluster setting
     provides: tuple[str, ...]
     requires: tuple[str, ...]
     identity: Identity | None
@@ -170,11 +173,13 @@ class _Compiled:
 
     order: list[str]
     packs: dict[str, CatalogPack]
-    profile_of: dict[str, str]
+    profile_of: dict[str, str]  # the first profile that lists the pack (the plan's "profile")
+    profiles_of: dict[str, tuple[str, ...]]  # every profile that lists it, in composition order
     after: dict[str, tuple[str, ...]]
     values: dict[str, dict[str, Any]]
     provenance: dict[str, dict[str, Provenance]]
     locks: dict[str, tuple[Path, ...]]
+    lock_owner: dict[str, dict[Path, str]]  # pack -> lock -> the profile that locks it
     exposed: dict[str, tuple[Variable, str]]  # "pack.var" -> (variable, profile ref)
     required: dict[str, set[str]]  # pack -> required variables not set by the profile
     templated: dict[str, list[Path]]
@@ -233,6 +238,417 @@ def _locked_by(locks: Sequence[Path], path: Path) -> Path | None:
     return None
 
 
+_Graph = dict[str, set[str]]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A profile layer entry that applies to the cluster being compiled, and where it is written."""
+
+    loaded: CatalogProfile
+    index: int
+    entry: ProfileEntry
+
+    @property
+    def profile(self) -> Profile:
+        return self.loaded.profile
+
+    @property
+    def file(self) -> str:
+        return self.loaded.file
+
+    @property
+    def where(self) -> str:
+        return f"layers[{self.index}]"
+
+
+@dataclass
+class _Selection:
+    """The packs of a composition by name, in the order the profiles first list them.
+
+    A pack two profiles both name (at the same version) is one pack with two entries, merged in profile order.
+    """
+
+    packs: dict[str, CatalogPack] = field(default_factory=dict)
+    entries_of: dict[str, list[_Entry]] = field(default_factory=dict)
+    position: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, found: CatalogPack, item: _Entry) -> None:
+        if name in self.packs:
+            self.entries_of[name].append(item)
+            return
+        self.packs[name] = found
+        self.entries_of[name] = [item]
+        self.position[name] = len(self.position)
+
+
+@dataclass
+class _Merged:
+    """Per-pack results of merging values, variables, locks and exposure (filled pack by pack)."""
+
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    provenance: dict[str, dict[str, Provenance]] = field(default_factory=dict)
+    locks: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    lock_owner: dict[str, dict[Path, str]] = field(default_factory=dict)
+    exposed: dict[str, tuple[Variable, str]] = field(default_factory=dict)
+    required: dict[str, set[str]] = field(default_factory=dict)
+    templated: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def _version_conflict(first: _Entry, have: CatalogPack, item: _Entry, cluster: str) -> PlanError:
+    """Two profiles of one cluster name different versions of a pack: a cluster runs one, so say which to align."""
+    name = item.entry.pack_name
+    return PlanError(
+        item.file,
+        f"{item.where}.pack",
+        f"profile {item.profile.ref} names {item.entry.pack} but profile {first.profile.ref} names {have.pack.ref} "
+        f"({first.file}: {first.where}.pack); a cluster runs one version of a pack, so profiles composed on it must "
+        f"name the same one: use versions of these profiles that agree on {name}, or compose only one of them",
+        cluster,
+    )
+
+
+def _constraint_errors(found: CatalogPack, item: _Entry, where: str, request: ClusterRequest) -> list[PlanError]:
+    """The pack's own constraints against the cluster: target and Kubernetes version."""
+    facts, pack, errors = request.facts, found.pack, []
+    if facts.target not in pack.constraints.targets:
+        errors.append(
+            PlanError(
+                item.file,
+                where,
+                f"pack {pack.ref} does not support target {facts.target.value} "
+                f"(supports {', '.join(t.value for t in pack.constraints.targets)})",
+                facts.name,
+            )
+        )
+    if Version(facts.kubernetes_version) not in SpecifierSet(pack.constraints.kubernetes):
+        errors.append(
+            PlanError(
+                request.file,
+                request.at("kubernetes_version"),
+                f"Kubernetes {facts.kubernetes_version} is outside the range of pack {pack.ref} "
+                f"({pack.constraints.kubernetes}, {found.file})",
+                facts.name,
+            )
+        )
+    return errors
+
+
+def _check_single_pack_layers(selected: _Selection, cluster: str, errors: list[PlanError]) -> None:
+    """Step 3: a cluster runs one OS, one Kubernetes, one CNI and one CSI."""
+    for layer in SINGLE_PACK_LAYERS:
+        members = [n for n, p in selected.packs.items() if p.pack.layer is layer]
+        if len(members) > 1:
+            item = selected.entries_of[members[1]][0]
+            errors.append(
+                PlanError(
+                    item.file,
+                    f"{item.where}.pack",
+                    f"the {layer.value} layer holds one pack per cluster; found {', '.join(members)}",
+                    cluster,
+                )
+            )
+
+
+def _ordering_graph(packs: Mapping[str, CatalogPack], facts: ClusterFacts, errors: list[PlanError]) -> _Graph:
+    """Step 4: every pack -> the packs it must follow (dependencies, capability providers, the layer below)."""
+    graph = _dependency_edges(packs, facts, errors)
+    by_layer: dict[Layer, list[str]] = {}
+    for name, found in packs.items():
+        by_layer.setdefault(found.pack.layer, []).append(name)
+    lower: list[str] = []
+    for layer in Layer:
+        members = by_layer.get(layer, [])
+        for name in members:
+            graph[name].update(lower)
+        if members:
+            lower = members
+    return graph
+
+
+def _dependency_edges(packs: Mapping[str, CatalogPack], facts: ClusterFacts, errors: list[PlanError]) -> _Graph:
+    """Declared dependencies (checked against their version specifiers and layers) and required capabilities."""
+    cluster = facts.name
+    providers: dict[str, list[str]] = {}
+    for name, found in packs.items():
+        for cap in found.pack.provides:
+            providers.setdefault(cap, []).append(name)
+    graph: _Graph = {name: set() for name in packs}
+    for name, found in packs.items():
+        pack = found.pack
+        for dep, spec in sorted(pack.depends.items()):
+            where = f"depends.{dep}"
+            if dep not in packs:
+                errors.append(
+                    PlanError(
+                        found.file,
+                        where,
+                        f"pack {pack.ref} needs pack {dep} ({spec}), which no profile of this cluster includes",
+                        cluster,
+                    )
+                )
+                continue
+            dep_pack = packs[dep].pack
+            if not SpecifierSet(spec).contains(dep_pack.semver, prereleases=True):
+                errors.append(
+                    PlanError(
+                        found.file,
+                        where,
+                        f"pack {pack.ref} needs {dep} {spec} but the plan has {dep_pack.ref}",
+                        cluster,
+                    )
+                )
+            if dep_pack.layer.rank > pack.layer.rank:
+                errors.append(
+                    PlanError(
+                        found.file,
+                        where,
+                        f"{pack.layer.value} pack {pack.name} cannot depend on {dep_pack.layer.value} pack {dep}: "
+                        "a pack may depend only on its own layer or the layers below",
+                        cluster,
+                    )
+                )
+            graph[name].add(dep)
+        for i, cap in enumerate(pack.requires):
+            have = [p for p in providers.get(cap, []) if p != name]
+            if not have and cap not in facts.capabilities:
+                errors.append(
+                    PlanError(
+                        found.file,
+                        f"requires[{i}]",
+                        f"pack {pack.ref} requires capability {cap!r}, which no pack of this cluster provides",
+                        cluster,
+                    )
+                )
+            graph[name].update(have)
+    return graph
+
+
+def _install_order(graph: _Graph, selected: _Selection, cluster: str, errors: list[PlanError]) -> list[str]:
+    """Step 5: a topological order that keeps layers, then the profiles' listing order, wherever it can."""
+    packs, position = selected.packs, selected.position
+    order: list[str] = []
+    try:
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        heap: list[tuple[int, int, str]] = []
+
+        def push_ready() -> None:
+            for n in sorter.get_ready():
+                heapq.heappush(heap, (packs[n].pack.layer.rank, position[n], n))
+
+        push_ready()
+        while heap:
+            _, _, n = heapq.heappop(heap)
+            order.append(n)
+            sorter.done(n)
+            push_ready()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = packs[cycle[0]]
+        errors.append(PlanError(first.file, "depends", f"dependency cycle: {' -> '.join(cycle)}", cluster))
+        order = sorted(packs, key=lambda n: (packs[n].pack.layer.rank, position[n]))
+    return order
+
+
+def _ordering_edges(graph: _Graph, order: list[str], packs: Mapping[str, CatalogPack]) -> dict[str, tuple[str, ...]]:
+    """Step 6: each pack's ``after``: the nearest packs that create resources and that it must follow.
+
+    Cluster-setting packs create no resources (the cluster component realises them), so nothing can wait on
+    them: an edge into one is carried through it to the resource-creating packs it follows. Without that, an
+    add-on ordered after the k3s storage setting would lose its edge to the Helm CNI under that setting and
+    could race it on install and outlive it on destroy. The edges are the transitive reduction of "must
+    follow" over resource-creating packs: enough for deployment order (and so the reverse teardown), and
+    short enough to read in a plan. A pack with no such predecessor waits only for the cluster itself.
+    """
+    rank = {n: i for i, n in enumerate(order)}
+    creates = {n: not _cluster_setting(packs[n].pack) for n in order}
+    ancestors: dict[str, frozenset[str]] = {}  # every resource-creating pack a pack must follow
+    after: dict[str, tuple[str, ...]] = {}
+    for name in order:
+        mine = frozenset().union(*(ancestors[p] | ({p} if creates[p] else frozenset()) for p in graph[name]))
+        implied = frozenset().union(*(ancestors[a] for a in mine))
+        ancestors[name] = mine
+        after[name] = tuple(sorted(mine - implied, key=rank.__getitem__))
+    return after
+
+
+def _merge_pack(
+    merged: _Merged, name: str, found: CatalogPack, items: list[_Entry], facts: ClusterFacts, errors: list[PlanError]
+) -> None:
+    """Step 7: one pack's values, with provenance, and the variables, locks and exposure its profiles set.
+
+    Profiles that share the pack apply in composition order, each over the last, and every lock of every one of
+    them holds: a later profile may not change a value an earlier one locked (see :func:`_check_locks_held`).
+    """
+    pack, cluster = found.pack, facts.name
+    prov: dict[str, Provenance] = {}
+    vals = _pack_values(found, facts.target, prov)
+    need = {v.name for v in pack.variables if v.required or facts.target in v.required_on}
+    locks: dict[Path, _Entry] = {}  # every lock of every profile, with the first profile that holds it
+    for item in items:
+        before = vals
+        vals = _merge_leaves(vals, prov, item.entry.values, "profile", item.file, f"{item.where}.values")
+        vals = _profile_variables(vals, prov, found, item, need, cluster, errors)
+        _check_locks_held(name, before, vals, prov, locks, item, cluster, errors)
+        for lock in item.entry.locks:
+            locks.setdefault(parse_path(lock), item)
+    for item in items:
+        for key, exposed in _exposed_variables(name, found, item, locks, cluster, errors).items():
+            merged.exposed.setdefault(key, exposed)
+    _check_identity_uses(vals, prov, found, cluster, errors)
+    merged.values[name] = vals
+    merged.provenance[name] = prov
+    merged.locks[name] = tuple(locks)
+    merged.lock_owner[name] = {lock: item.profile.ref for lock, item in locks.items()}
+    merged.required[name] = need
+    merged.templated[name] = _templated(vals)
+
+
+def _pack_values(found: CatalogPack, target: Target, prov: dict[str, Provenance]) -> dict[str, Any]:
+    """The pack's own values, its variable defaults, then its overlay for the target (profiles come next)."""
+    pack = found.pack
+    vals = _merge_leaves({}, prov, found.values, "pack", found.values_file or found.file, "")
+    for i, var in enumerate(pack.variables):
+        if var.default is not None:
+            vals = with_value(vals, parse_path(var.path), var.default)
+            _record(prov, parse_path(var.path), Provenance("variable-default", found.file, f"variables[{i}].default"))
+    overlay = pack.overlays.get(target)
+    if overlay:
+        vals = _merge_leaves(vals, prov, overlay, "overlay", found.file, f"overlays.{target.value}")
+    return vals
+
+
+def _check_locks_held(
+    name: str,
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    prov: Mapping[str, Provenance],
+    locks: Mapping[Path, _Entry],
+    item: _Entry,
+    cluster: str,
+    errors: list[PlanError],
+) -> None:
+    """A profile composed after another may refine a shared pack, but not change what the other locked.
+
+    Setting a locked value to the value it already has is agreement, not a conflict (two profiles may lock the
+    same setting). The error names both profile files and the path, so either owner can see how to fix it.
+    """
+    for lock, owner in locks.items():
+        old, new = _maybe_get(before, lock), _maybe_get(after, lock)
+        if old == new:
+            continue
+        written = [
+            o.path
+            for p, o in prov.items()
+            if o.file == item.file and (is_prefix(lock, parse_path(p)) or is_prefix(parse_path(p), lock))
+        ]
+        also = ", and locks it too" if lock in {parse_path(p) for p in item.entry.locks} else ""
+        errors.append(
+            PlanError(
+                item.file,
+                written[0] if written else f"{item.where}.values",
+                f"{format_path(lock)} of pack {name} is locked to {_short(old)} by profile {owner.profile.ref} "
+                f"({owner.file}: {owner.where}.locks); profile {item.profile.ref} sets it to {_short(new)}{also}. "
+                "Profiles composed on one cluster must agree on a locked value: set the same value in both, "
+                "or compose only one of them",
+                cluster,
+            )
+        )
+
+
+#: What :func:`_maybe_get` returns for a path that holds no value.
+_ABSENT: Any = object()
+
+
+def _maybe_get(tree: Mapping[str, Any], path: Path) -> Any:
+    try:
+        return _get(tree, path)
+    except (KeyError, TypeError):
+        return _ABSENT
+
+
+def _short(value: Any) -> str:
+    """A value as a person reads it in one error line."""
+    if value is _ABSENT:
+        return "nothing"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _profile_variables(
+    vals: dict[str, Any],
+    prov: dict[str, Provenance],
+    found: CatalogPack,
+    item: _Entry,
+    need: set[str],
+    cluster: str,
+    errors: list[PlanError],
+) -> dict[str, Any]:
+    """Variables the profile sets (never secret ones); each one set is no longer needed from the environment."""
+    pack = found.pack
+    for var_name, value in item.entry.variables.items():
+        where = f"{item.where}.variables.{var_name}"
+        var = pack.variable(var_name)
+        if var is None:
+            errors.append(PlanError(item.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster))
+            continue
+        problem = (
+            "secret variables are set by environments, never in a shared profile" if var.secret else var.check(value)
+        )
+        if problem:
+            errors.append(PlanError(item.file, where, problem, cluster))
+            continue
+        vals = with_value(vals, parse_path(var.path), value)
+        _record(prov, parse_path(var.path), Provenance("profile-variable", item.file, where))
+        need.discard(var_name)
+    return vals
+
+
+def _exposed_variables(
+    name: str, found: CatalogPack, item: _Entry, locks: Mapping[Path, _Entry], cluster: str, errors: list[PlanError]
+) -> dict[str, tuple[Variable, str]]:
+    """Variables the profile opens to environments; one that writes a path any profile locks would void the lock."""
+    pack, exposed = found.pack, {}
+    for var_name in item.entry.expose:
+        where = f"{item.where}.expose"
+        var = pack.variable(var_name)
+        if var is None:
+            errors.append(PlanError(item.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster))
+            continue
+        lock = _locked_by(tuple(locks), parse_path(var.path))
+        if lock is not None:
+            owner = locks[lock]
+            by = (
+                "the profile locks"
+                if owner.profile.ref == item.profile.ref
+                else f"profile {owner.profile.ref} locks ({owner.file}: {owner.where}.locks)"
+            )
+            message = f"variable {var_name!r} writes {var.path}, which {by} ({format_path(lock)})"
+            errors.append(PlanError(item.file, where, message, cluster))
+            continue
+        exposed[f"{name}.{var_name}"] = (var, item.profile.ref)
+    return exposed
+
+
+def _check_identity_uses(
+    vals: Mapping[str, Any], prov: Mapping[str, Provenance], found: CatalogPack, cluster: str, errors: list[PlanError]
+) -> None:
+    """``{{ identity.* }}`` needs an identity the pack declares, or there is nothing to fill it with."""
+    if found.pack.identity is not None:
+        return
+    for path_text, _ in _identity_uses(vals):
+        origin = prov.get(path_text, Provenance("", found.file, path_text))
+        errors.append(
+            PlanError(
+                origin.file,
+                origin.path,
+                f"pack {found.pack.ref} uses an identity placeholder but declares no identity",
+                cluster,
+            )
+        )
+
+
 class Resolver:
     """Resolves clusters against one catalogue, caching compiled profile compositions."""
 
@@ -268,16 +684,61 @@ class Resolver:
 
     # ------------------------------------------------------------------ phase 1
     def _compile(self, request: ClusterRequest) -> _Compiled:
-        facts = request.facts
-        target = facts.target
+        """Compile the composition in named steps; each appends its problems to ``errors`` and carries on."""
         errors: list[PlanError] = []
-        cluster = facts.name
-        kube = Version(facts.kubernetes_version)
+        entries = self._profile_entries(request, errors)
+        selected = self._select_packs(entries, request, errors)
+        _check_single_pack_layers(selected, request.facts.name, errors)
+        graph = _ordering_graph(selected.packs, request.facts, errors)
+        order = _install_order(graph, selected, request.facts.name, errors)
+        # Edges are only meaningful for a valid graph; a plan with errors is never applied.
+        after = _ordering_edges(graph, order, selected.packs) if not errors else {}
+        merged = _Merged()
+        for name in order:
+            _merge_pack(merged, name, selected.packs[name], selected.entries_of[name], request.facts, errors)
+        sized = [selected.packs[n].pack for n in order if not _cluster_setting(selected.packs[n].pack)]
+        biggest = max(sized, key=lambda p: p.constraints.resources.nodes, default=None)
+        return _Compiled(
+            order=order,
+            packs=selected.packs,
+            profile_of={name: items[0].profile.ref for name, items in selected.entries_of.items()},
+            profiles_of={name: tuple(i.profile.ref for i in items) for name, items in selected.entries_of.items()},
+            after=after,
+            values=merged.values,
+            provenance=merged.provenance,
+            locks=merged.locks,
+            lock_owner=merged.lock_owner,
+            exposed=merged.exposed,
+            required=merged.required,
+            templated=merged.templated,
+            nodes=biggest.constraints.resources.nodes if biggest else 1,
+            cpu=sum(p.constraints.resources.cpu_millicores for p in sized),
+            memory=sum(p.constraints.resources.memory_mib for p in sized),
+            errors=errors,
+            sizing=biggest.ref if biggest else "",
+        )
 
-        entries: list[tuple[Any, int, Any]] = []  # (catalog profile, index, entry)
+    def _profile_entries(self, request: ClusterRequest, errors: list[PlanError]) -> list[_Entry]:
+        """Step 1: look the cluster's profiles up and keep the layer entries that apply to its target."""
+        target, cluster = request.facts.target, request.facts.name
+        entries: list[_Entry] = []
+        listed: dict[str, int] = {}
         for i, ref in enumerate(request.profiles):
             where = request.at(f"profiles[{i}]")
             name, version = parse_ref(ref)
+            if name in listed:
+                first = listed[name]
+                errors.append(
+                    PlanError(
+                        request.file,
+                        where,
+                        f"profile {name} is already listed at profiles[{first}] ({request.profiles[first]}); "
+                        "list each profile once, at one version",
+                        cluster,
+                    )
+                )
+                continue
+            listed[name] = i
             loaded = self.catalogue.profile(name, version)
             if loaded is None:
                 known = self.catalogue.profile_versions(name)
@@ -300,39 +761,33 @@ class Resolver:
                 errors.append(PlanError(request.file, where, f"infrastructure profile {ref} must come first", cluster))
             for j, entry in enumerate(profile.layers):
                 if entry.targets is None or target in entry.targets:
-                    entries.append((loaded, j, entry))
+                    entries.append(_Entry(loaded, j, entry))
+        return entries
 
-        packs: dict[str, CatalogPack] = {}
-        profile_of: dict[str, str] = {}
-        entry_of: dict[str, tuple[Any, int, Any]] = {}
-        position: dict[str, int] = {}
-        last_rank: dict[str, tuple[int, str]] = {}
-        for loaded, j, entry in entries:
-            profile = loaded.profile
-            where = f"layers[{j}].pack"
-            name, version = entry.pack_name, entry.pack_version
-            if name in packs:
-                errors.append(
-                    PlanError(
-                        loaded.file,
-                        where,
-                        f"pack {name} is already provided by profile {profile_of[name]} on this cluster",
-                        cluster,
-                    )
-                )
-                continue
+    def _select_packs(self, entries: list[_Entry], request: ClusterRequest, errors: list[PlanError]) -> _Selection:
+        """Step 2: find each entry's pack in the catalogue and check it may sit where the profile puts it."""
+        cluster = request.facts.name
+        selected = _Selection()
+        last_rank: dict[str, tuple[int, str]] = {}  # profile -> highest layer listed so far
+        for item in entries:
+            profile, where = item.profile, f"{item.where}.pack"
+            name, version = item.entry.pack_name, item.entry.pack_version
             found = self.catalogue.pack(name, version)
             if found is None:
                 known = self.catalogue.versions(name)
                 hint = f"; known versions: {', '.join(known)}" if known else "; no pack has that name"
-                errors.append(PlanError(loaded.file, where, f"unknown pack {entry.pack}{hint}", cluster))
+                errors.append(PlanError(item.file, where, f"unknown pack {item.entry.pack}{hint}", cluster))
+                continue
+            shared = selected.packs.get(name)
+            if shared is not None and shared.pack.version != version:
+                errors.append(_version_conflict(selected.entries_of[name][0], shared, item, cluster))
                 continue
             pack = found.pack
             prev = last_rank.get(profile.ref)
             if prev is not None and pack.layer.rank < prev[0]:
                 errors.append(
                     PlanError(
-                        loaded.file,
+                        item.file,
                         where,
                         f"{pack.layer.value} pack {name} is listed after {prev[1]}; list layers in order "
                         "os, kubernetes, cni, csi, addon",
@@ -343,251 +798,16 @@ class Resolver:
             if profile.kind is ProfileKind.ADDON and pack.layer is not Layer.ADDON:
                 errors.append(
                     PlanError(
-                        loaded.file,
+                        item.file,
                         where,
                         f"add-on profiles hold only add-on packs; {name} is {pack.layer.value}",
                         cluster,
                     )
                 )
-            if target not in pack.constraints.targets:
-                errors.append(
-                    PlanError(
-                        loaded.file,
-                        where,
-                        f"pack {pack.ref} does not support target {target.value} "
-                        f"(supports {', '.join(t.value for t in pack.constraints.targets)})",
-                        cluster,
-                    )
-                )
-            if kube not in SpecifierSet(pack.constraints.kubernetes):
-                errors.append(
-                    PlanError(
-                        request.file,
-                        request.at("kubernetes_version"),
-                        f"Kubernetes {facts.kubernetes_version} is outside the range of pack {pack.ref} "
-                        f"({pack.constraints.kubernetes}, {found.file})",
-                        cluster,
-                    )
-                )
-            packs[name] = found
-            profile_of[name] = profile.ref
-            entry_of[name] = (loaded, j, entry)
-            position[name] = len(position)
-
-        for layer in SINGLE_PACK_LAYERS:
-            members = [n for n, p in packs.items() if p.pack.layer is layer]
-            if len(members) > 1:
-                loaded, j, _ = entry_of[members[1]]
-                errors.append(
-                    PlanError(
-                        loaded.file,
-                        f"layers[{j}].pack",
-                        f"the {layer.value} layer holds one pack per cluster; found {', '.join(members)}",
-                        cluster,
-                    )
-                )
-
-        # Dependencies and capabilities -> graph edges.
-        providers: dict[str, list[str]] = {}
-        for name, found in packs.items():
-            for cap in found.pack.provides:
-                providers.setdefault(cap, []).append(name)
-        graph: dict[str, set[str]] = {name: set() for name in packs}
-        for name, found in packs.items():
-            pack = found.pack
-            for dep, spec in sorted(pack.depends.items()):
-                where = f"depends.{dep}"
-                if dep not in packs:
-                    errors.append(
-                        PlanError(
-                            found.file,
-                            where,
-                            f"pack {pack.ref} needs pack {dep} ({spec}), which no profile of this cluster includes",
-                            cluster,
-                        )
-                    )
-                    continue
-                dep_pack = packs[dep].pack
-                if not SpecifierSet(spec).contains(dep_pack.semver, prereleases=True):
-                    errors.append(
-                        PlanError(
-                            found.file,
-                            where,
-                            f"pack {pack.ref} needs {dep} {spec} but the plan has {dep_pack.ref}",
-                            cluster,
-                        )
-                    )
-                if dep_pack.layer.rank > pack.layer.rank:
-                    errors.append(
-                        PlanError(
-                            found.file,
-                            where,
-                            f"{pack.layer.value} pack {pack.name} cannot depend on {dep_pack.layer.value} pack {dep}: "
-                            "a pack may depend only on its own layer or the layers below",
-                            cluster,
-                        )
-                    )
-                graph[name].add(dep)
-            for i, cap in enumerate(pack.requires):
-                have = [p for p in providers.get(cap, []) if p != name]
-                if not have and cap not in facts.capabilities:
-                    errors.append(
-                        PlanError(
-                            found.file,
-                            f"requires[{i}]",
-                            f"pack {pack.ref} requires capability {cap!r}, which no pack of this cluster provides",
-                            cluster,
-                        )
-                    )
-                graph[name].update(have)
-
-        # Layer edges: every pack comes after the packs of the nearest lower non-empty layer.
-        by_layer: dict[Layer, list[str]] = {}
-        for name, found in packs.items():
-            by_layer.setdefault(found.pack.layer, []).append(name)
-        lower: list[str] = []
-        for layer in Layer:
-            members = by_layer.get(layer, [])
-            for name in members:
-                graph[name].update(lower)
-            if members:
-                lower = members
-
-        order: list[str] = []
-        try:
-            sorter = graphlib.TopologicalSorter(graph)
-            sorter.prepare()
-            heap: list[tuple[int, int, str]] = []
-
-            def push_ready() -> None:
-                for n in sorter.get_ready():
-                    heapq.heappush(heap, (packs[n].pack.layer.rank, position[n], n))
-
-            push_ready()
-            while heap:
-                _, _, n = heapq.heappop(heap)
-                order.append(n)
-                sorter.done(n)
-                push_ready()
-        except graphlib.CycleError as exc:
-            cycle = exc.args[1]
-            first = packs[cycle[0]]
-            errors.append(PlanError(first.file, "depends", f"dependency cycle: {' -> '.join(cycle)}", cluster))
-            order = sorted(packs, key=lambda n: (packs[n].pack.layer.rank, position[n]))
-
-        # Direct predecessors after transitive reduction: enough for deployment order (and so the reverse
-        # teardown), and short enough to read in a plan.
-        after: dict[str, tuple[str, ...]] = {}
-        if not errors:
-            rank = {n: i for i, n in enumerate(order)}
-            ancestors: dict[str, set[str]] = {}
-            for name in order:
-                preds = graph[name]
-                ancestors[name] = set().union(*(ancestors[p] | {p} for p in preds)) if preds else set()
-                implied = set().union(*(ancestors[p] for p in preds)) if preds else set()
-                after[name] = tuple(sorted(preds - implied, key=rank.__getitem__))
-
-        values: dict[str, dict[str, Any]] = {}
-        provenance: dict[str, dict[str, Provenance]] = {}
-        locks: dict[str, tuple[Path, ...]] = {}
-        exposed: dict[str, tuple[Variable, str]] = {}
-        required: dict[str, set[str]] = {}
-        templated: dict[str, list[Path]] = {}
-        for name in order:
-            found = packs[name]
-            pack = found.pack
-            loaded, j, entry = entry_of[name]
-            prov: dict[str, Provenance] = {}
-            vals: dict[str, Any] = {}
-            vals = _merge_leaves(vals, prov, found.values, "pack", found.values_file or found.file, "")
-            for i, var in enumerate(pack.variables):
-                if var.default is not None:
-                    vals = with_value(vals, parse_path(var.path), var.default)
-                    _record(
-                        prov,
-                        parse_path(var.path),
-                        Provenance("variable-default", found.file, f"variables[{i}].default"),
-                    )
-            overlay = pack.overlays.get(target)
-            if overlay:
-                vals = _merge_leaves(vals, prov, overlay, "overlay", found.file, f"overlays.{target.value}")
-            vals = _merge_leaves(vals, prov, entry.values, "profile", loaded.file, f"layers[{j}].values")
-            need = {v.name for v in pack.variables if v.required or target in v.required_on}
-            for var_name, value in entry.variables.items():
-                where = f"layers[{j}].variables.{var_name}"
-                var = pack.variable(var_name)
-                if var is None:
-                    errors.append(
-                        PlanError(loaded.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster)
-                    )
-                    continue
-                problem = (
-                    "secret variables are set by environments, never in a shared profile"
-                    if var.secret
-                    else var.check(value)
-                )
-                if problem:
-                    errors.append(PlanError(loaded.file, where, problem, cluster))
-                    continue
-                vals = with_value(vals, parse_path(var.path), value)
-                _record(prov, parse_path(var.path), Provenance("profile-variable", loaded.file, where))
-                need.discard(var_name)
-            pack_locks = tuple(parse_path(p) for p in entry.locks)
-            for var_name in entry.expose:
-                where = f"layers[{j}].expose"
-                var = pack.variable(var_name)
-                if var is None:
-                    errors.append(
-                        PlanError(loaded.file, where, f"pack {pack.ref} has no variable {var_name!r}", cluster)
-                    )
-                    continue
-                lock = _locked_by(pack_locks, parse_path(var.path))
-                if lock is not None:
-                    errors.append(
-                        PlanError(
-                            loaded.file,
-                            where,
-                            f"variable {var_name!r} writes {var.path}, which the profile locks ({format_path(lock)})",
-                            cluster,
-                        )
-                    )
-                    continue
-                exposed[f"{name}.{var_name}"] = (var, loaded.profile.ref)
-            for path_text in [k for k, v in _identity_uses(vals)]:
-                if pack.identity is None:
-                    errors.append(
-                        PlanError(
-                            prov.get(path_text, Provenance("", found.file, path_text)).file,
-                            prov.get(path_text, Provenance("", found.file, path_text)).path,
-                            f"pack {pack.ref} uses an identity placeholder but declares no identity",
-                            cluster,
-                        )
-                    )
-            values[name] = vals
-            provenance[name] = prov
-            locks[name] = pack_locks
-            required[name] = need
-            templated[name] = _templated(vals)
-
-        sized = [packs[n].pack for n in order if not _cluster_setting(packs[n].pack)]
-        biggest = max(sized, key=lambda p: p.constraints.resources.nodes, default=None)
-        return _Compiled(
-            order=order,
-            packs=packs,
-            profile_of=profile_of,
-            after=after,
-            values=values,
-            provenance=provenance,
-            locks=locks,
-            exposed=exposed,
-            required=required,
-            templated=templated,
-            nodes=biggest.constraints.resources.nodes if biggest else 1,
-            cpu=sum(p.constraints.resources.cpu_millicores for p in sized),
-            memory=sum(p.constraints.resources.memory_mib for p in sized),
-            errors=errors,
-            sizing=biggest.ref if biggest else "",
-        )
+            if shared is None:  # a shared pack's constraints were checked where it was first listed
+                errors.extend(_constraint_errors(found, item, where, request))
+            selected.add(name, found, item)
+        return selected
 
     # ------------------------------------------------------------------ phase 2
     def _apply(self, compiled: _Compiled, request: ClusterRequest, errors: list[PlanError]) -> tuple[ResolvedPack, ...]:
@@ -623,8 +843,8 @@ class Resolver:
                     PlanError(
                         request.file,
                         where,
-                        f"variable {key} is not exposed by profile {compiled.profile_of[pack_name]}; ask its owners "
-                        "to expose it",
+                        f"variable {key} is not exposed by profile {' or '.join(compiled.profiles_of[pack_name])}; "
+                        "ask its owners to expose it",
                         cluster,
                     )
                 )
@@ -663,7 +883,7 @@ class Resolver:
                             request.file,
                             where,
                             f"{format_path(lock)} of pack {pack_name} is locked by profile "
-                            f"{compiled.profile_of[pack_name]}",
+                            f"{compiled.lock_owner[pack_name][lock]}",
                             cluster,
                         )
                     )

@@ -4,17 +4,22 @@ on every target it claims."""
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from components.clusters.spec import SUPPORTED_KUBERNETES
 from packs import lock
-from packs.catalogue import Catalogue, load_catalogue
-from packs.errors import PlanError
-from packs.model import EXACT_VERSION, ClusterFacts, ProfileKind, Target
+from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
+from packs.errors import PlanError, PlanErrors
+from packs.model import EXACT_VERSION, ClusterFacts, Profile, ProfileKind, Target
 from packs.resolve import ClusterRequest, Resolver
+from tests.catalogue_builder import on_disk, pack
 
 CATALOGUE: Catalogue = load_catalogue()
 MINORS = [f"1.{m}" for m in range(25, 40)]
@@ -27,13 +32,38 @@ def test_catalogue_is_substantial() -> None:
     assert kinds == {ProfileKind.INFRASTRUCTURE, ProfileKind.ADDON}
 
 
-def test_every_source_version_is_exact() -> None:
-    import re
+#: Pins that are not one exact version: a range, a wildcard, a partial version, a tag, an alternative.
+NOT_EXACT = (">=1.2.3", "1.2.*", "1.2", "latest", "^1.2.3", "~1.2.3", "1.2.3 || 1.3.0", "")
 
-    for loaded in CATALOGUE.packs.values():
-        version = getattr(loaded.pack.source, "version", None)
-        if loaded.pack.source.kind == "helm":
-            assert version and re.match(EXACT_VERSION, version), loaded.file
+
+def test_every_source_version_is_exact() -> None:
+    """Read from the raw files (not through the model that would refuse them), every pinned version is exact."""
+    files = sorted((PACKS_DIR / "catalog").glob("*/*/pack.yaml"))
+    assert len(files) == len(CATALOGUE.packs)
+    pinned = 0
+    for file in files:
+        source = yaml.safe_load(file.read_text())["source"]
+        if source["kind"] == "helm" or "version" in source:
+            assert isinstance(source.get("version"), str), f"{file}: source.version must be a quoted exact version"
+            assert re.match(EXACT_VERSION, source["version"]), f"{file}: {source['version']!r} is not exact"
+            pinned += 1
+    assert pinned >= 14
+
+
+@pytest.mark.parametrize("version", NOT_EXACT)
+@pytest.mark.parametrize("kind", ["helm", "eks-addon"])
+def test_the_catalogue_refuses_a_version_that_is_not_exact(tmp_path: Path, version: str, kind: str) -> None:
+    """The same rule, shown to bite: a pack pinned to anything but one version never loads."""
+    source: dict[str, Any] = {"kind": "helm", "repository": "https://charts.example.com", "chart": "web"}
+    if kind != "helm":
+        source = {"kind": "managed", "service": kind, "name": "web"}
+    assert not re.match(EXACT_VERSION, version)
+    with pytest.raises(PlanErrors) as info:
+        load_catalogue(on_disk(tmp_path, [pack("web", source={**source, "version": version})], []))
+    (error,) = info.value.errors
+    assert error.file.endswith("catalog/web/1.0.0/pack.yaml")
+    assert error.path.startswith("source") and error.path.endswith("version")
+    assert "is not an exact version" in error.message
 
 
 def test_released_versions_are_immutable_and_recorded() -> None:
@@ -59,17 +89,27 @@ def _try(refs: tuple[str, ...], target: Target) -> tuple[str | None, list[PlanEr
     return None, errors
 
 
+def _newest() -> list[Profile]:
+    """The newest version of every profile: what a new cluster composes today (released ones never change)."""
+    newest: dict[str, Profile] = {}
+    for c in CATALOGUE.profiles.values():
+        p = c.profile
+        if p.name not in newest or Version(p.version) > Version(newest[p.name].version):
+            newest[p.name] = p
+    return list(newest.values())
+
+
 def _compositions() -> list[tuple[tuple[str, ...], Target]]:
+    """Every profile alone, and every add-on profile over the newest version of every base it can sit on."""
     profiles = [c.profile for c in CATALOGUE.profiles.values()]
-    infra = [p for p in profiles if p.kind is ProfileKind.INFRASTRUCTURE]
+    infra = [p for p in _newest() if p.kind is ProfileKind.INFRASTRUCTURE]
     cases = []
     for p in profiles:
         for target in p.targets:
             if p.kind is ProfileKind.INFRASTRUCTURE or target is Target.EXISTING:
                 cases.append(((p.ref,), target))
             else:
-                bases = [b for b in infra if target in b.targets]
-                cases.extend(((b.ref, p.ref), target) for b in bases[:1])
+                cases.extend(((b.ref, p.ref), target) for b in infra if target in b.targets)
     return cases
 
 
@@ -100,12 +140,69 @@ def test_cluster_setting_packs_match_what_components_read() -> None:
             model.model_validate({p.source.name: values})
 
 
-def test_profiles_do_not_repeat_packs_that_compose() -> None:
-    addons = [c.profile for c in CATALOGUE.profiles.values() if c.profile.kind is ProfileKind.ADDON]
-    for a, b in itertools.combinations(addons, 2):
-        if a.name != b.name and set(a.targets) & set(b.targets):  # two versions of one profile never compose
-            shared = {e.pack_name for e in a.layers} & {e.pack_name for e in b.layers}
-            assert not shared, f"{a.ref} and {b.ref} both carry {shared}; they could not be composed"
+def _versions_on(profile: Profile, target: Target) -> dict[str, str]:
+    return {e.pack_name: e.pack_version for e in profile.layers if e.targets is None or target in e.targets}
+
+
+def test_profiles_that_share_a_pack_name_the_same_version() -> None:
+    """Two profiles may carry the same pack (it is installed once, values merged in profile order), but only at
+    one version: two versions on one cluster cannot compose. Compared: the newest version of every pair of
+    different profiles that could sit on one cluster (two versions of one profile are never composed)."""
+    problems = []
+    for a, b in itertools.combinations(_newest(), 2):
+        if a.kind is ProfileKind.INFRASTRUCTURE and b.kind is ProfileKind.INFRASTRUCTURE:
+            continue  # a cluster has one infrastructure profile
+        for target in sorted(set(a.targets) & set(b.targets)):
+            mine, theirs = _versions_on(a, target), _versions_on(b, target)
+            for name in sorted(set(mine) & set(theirs)):
+                if mine[name] != theirs[name]:
+                    problems.append(
+                        f"{a.ref} carries {name}@{mine[name]} and {b.ref} carries {name}@{theirs[name]} on "
+                        f"{target.value}: release a version of one of them that names the other's {name}"
+                    )
+    assert not problems, "\n".join(problems)
+
+
+def test_the_composition_lint_compares_versions_but_never_a_profile_with_itself() -> None:
+    """The lint's own rules, on a small catalogue: a shared pack at one version passes; two versions fail; a new
+    version of an add-on profile is never compared with its older version (they are never composed)."""
+    from tests.catalogue_builder import in_memory, profile
+
+    packs = [pack("loki", version=v) for v in ("1.0.0", "2.0.0")]
+    profiles = [
+        profile("base", [{"pack": "loki@1.0.0"}]),
+        profile("logs", [{"pack": "loki@1.0.0"}], kind="addon"),
+        profile("logs", [{"pack": "loki@2.0.0"}], kind="addon", version="1.1.0"),
+    ]
+    global CATALOGUE
+    saved = CATALOGUE
+    try:
+        CATALOGUE = in_memory(packs, profiles[:2])
+        test_profiles_that_share_a_pack_name_the_same_version()  # shared at one version: fine
+        CATALOGUE = in_memory(packs, profiles)
+        with pytest.raises(AssertionError, match=r"base@1.0.0 carries loki@1.0.0 and logs@1.1.0 carries loki@2.0.0"):
+            test_profiles_that_share_a_pack_name_the_same_version()
+        CATALOGUE = in_memory(packs, profiles[1:])  # only the two versions of logs
+        test_profiles_that_share_a_pack_name_the_same_version()
+    finally:
+        CATALOGUE = saved
+
+
+def test_production_hardened_composes_with_observability() -> None:
+    """Both carry loki and fluent-bit at the same versions: each prod cluster can add observability, and each
+    shared pack is then installed once."""
+    env = yaml.safe_load((PACKS_DIR.parent / "stacks/config/Pulumi.prod.yaml").read_text())["config"]
+    observability = next(p.ref for p in _newest() if p.name == "observability")
+    clusters = [c for c in env["strata:clusters"] if any(r.startswith("production-hardened@") for r in c["profiles"])]
+    assert {c["target"] for c in clusters} == {"eks", "aks", "gke"}
+    for c in clusters:
+        facts = ClusterFacts(name=c["name"], target=c["target"], kubernetes_version=c["kubernetes_version"])
+        request = ClusterRequest(facts, (*c["profiles"], observability), variables=c.get("variables", {}))
+        plan, errors = Resolver(CATALOGUE).try_resolve(request)
+        assert plan is not None, "\n".join(map(str, errors))
+        names = [p.name for p in plan.packs]
+        assert names.count("loki") == names.count("fluent-bit") == 1
+        assert plan.pack("loki").profile.startswith("production-hardened@")
 
 
 def test_settings_defaults_are_valid() -> None:

@@ -84,9 +84,9 @@ def check_cluster(mocks: GraphMocks, env: str, cluster: str, kubernetes: str) ->
         elif resource.typ == "aws:eks/addon:Addon":
             assert resource.inputs["addonVersion"] == pack.source.version
         for before in pack.after:
-            if before in got:
-                inside = {r.urn for r in mocks.resources if r.parent == got[before].urn}
-                assert inside <= set(resource.dependencies), f"{pack.name} does not wait for {before}"
+            assert before in got, f"{pack.name} is ordered after {before}, which creates nothing to wait for"
+            inside = {r.urn for r in mocks.resources if r.parent == got[before].urn}
+            assert inside <= set(resource.dependencies), f"{pack.name} does not wait for {before}"
     assert validate_objects(mocks, kubernetes) >= 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,21 @@ def test_identity_needed_on_a_cluster_without_one_fails_before_anything(mocks: G
     assert len(mocks.resources) == before
 
 
+def test_a_plan_for_another_cluster_is_refused_before_anything(mocks: GraphMocks, catalogue: Any) -> None:
+    """Installing e1's plan (its facts, its rendered values) on e2 would deploy the wrong cluster's settings."""
+    plan = plan_for(catalogue, "edge", "e1")
+    other = contract("e2", Target.EDGE, None)
+    settle()
+    before = len(mocks.resources)
+    with pytest.raises(ValueError, match=r"cannot install the plan on e2:\n  plan is for cluster e1, not e2$"):
+        PackStack("e2", other, plan)
+    settle()
+    assert len(mocks.resources) == before
+    PackStack("e2", other, plan_for(catalogue, "edge", "e2"))
+    settle()
+    assert mocks.named("e2-dns").inputs["values"]["txtOwnerId"] == "e2"
+
+
 def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
     values = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
     filled = fill_placeholders(values, ["a.b"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:x")})
@@ -283,3 +299,47 @@ def test_secret_variables_reach_values_only_as_secrets(mocks: GraphMocks, monkey
     assert chart.inputs["values"]["value"] == {"auth": {"password": "s3cr3t-value"}}
     assert "s3cr3t-value" not in json.dumps(plan.pack("app").as_dict(explain=True))
     assert stack.packs["app"]["version"] == "1.0.0"
+
+
+def test_add_ons_wait_for_a_helm_cni_behind_cluster_setting_packs(mocks: GraphMocks) -> None:
+    """k3s-local-path (a k3s setting, no resources) sits between cilium and the add-ons in plan order: the
+    add-ons must still depend on cilium, so install never races the CNI and destroy removes them first."""
+    from tests.catalogue_builder import in_memory
+
+    shipped = load_catalogue()
+    refs = ["ubuntu@1.0.0", "k3s@1.34.9+k3s1", "cilium@1.19.6", "k3s-local-path@1.0.0"]
+    refs += ["cert-manager@1.21.1", "ingress-nginx@4.15.1"]
+    found = [shipped.pack(*ref.split("@")) for ref in refs]
+    assert all(found), refs
+    layers: list[dict[str, Any]] = [{"pack": ref} for ref in refs]
+    layers[1]["values"] = {"flannel_backend": "none"}
+    catalogue = in_memory(
+        [f.pack.model_dump(mode="json", exclude_none=True) for f in found if f],
+        [profile("edge-cilium", layers, targets=["edge"])],
+        {f.pack.name: dict(f.values) for f in found if f},
+    )
+    plan = Resolver(catalogue).resolve(ClusterRequest(facts("e1", "edge", "1.34"), ("edge-cilium@1.0.0",)))
+    assert [p.name for p in plan.packs].index("k3s-local-path") < [p.name for p in plan.packs].index("cert-manager")
+    edge = contract("e1", Target.EDGE, None)
+    # A plan edited by hand (or built by other code) that orders a pack after something installed later, or
+    # after a cluster setting, is refused before anything is registered.
+    broken = dataclasses.replace(
+        plan,
+        packs=tuple(
+            dataclasses.replace(p, after=("k3s-local-path",)) if p.name == "cert-manager" else p for p in plan.packs
+        ),
+    )
+    with pytest.raises(ValueError, match=r"cert-manager@1.21.1 \(addon\) is ordered after k3s-local-path"):
+        PackStack("e1", edge, broken)
+    settle()
+    assert not mocks.of_type("strata:packs:PackStack")
+
+    PackStack("e1", edge, plan)
+    settle()
+    release = {r.name: r for r in mocks.of_type("strata:packs:Pack")}
+    assert set(release) == {"e1-cilium", "e1-cert-manager", "e1-ingress-nginx"}
+    # Depending on a pack's component means depending on what it contains: the engine gets the CNI chart's URN.
+    cni_chart = mocks.named("e1-cilium", "kubernetes:helm.sh/v4:Chart").urn
+    for addon in ("cert-manager", "ingress-nginx"):
+        assert cni_chart in release[f"e1-{addon}"].dependencies, addon
+        assert cni_chart in mocks.named(f"e1-{addon}", "kubernetes:helm.sh/v4:Chart").dependencies, addon

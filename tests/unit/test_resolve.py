@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from packs.errors import PlanErrors
-from packs.resolve import ClusterRequest, Resolver
+from packs.resolve import ClusterRequest, Provenance, Resolver
 from tests.catalogue_builder import facts, in_memory, pack, profile
 
 ENV = "stacks/config/Pulumi.test.yaml"
@@ -122,7 +122,22 @@ def test_layers_then_dependencies_and_capabilities() -> None:
     # Transitively reduced: crd-provider already comes after csi-a, which comes after cni-a.
     assert app.after == ("crd-provider",)
     assert plan.pack("crd-provider").after == ("csi-a",)
-    assert plan.pack("cni-a").after == ("os-a",)
+    # os-a is a cluster setting: it creates nothing to wait for, so the CNI waits only for the cluster.
+    assert plan.pack("cni-a").after == ()
+
+
+def test_edges_reach_through_cluster_settings_to_packs_that_create_resources() -> None:
+    """A cluster-setting CSI between a Helm CNI and the add-ons: the add-ons follow the CNI itself."""
+    packs = base_packs()
+    packs[2] = {**packs[2], "source": {"kind": "managed", "service": "cluster", "name": "storage"}, "namespace": None}
+    plan = resolve(packs=packs)
+    assert [p.name for p in plan.packs] == ["os-a", "cni-a", "csi-a", "crd-provider", "app"]
+    assert plan.pack("crd-provider").after == ("cni-a",)
+    assert plan.pack("app").after == ("crd-provider",)  # cni-a is implied through crd-provider
+    assert plan.pack("csi-a").after == ("cni-a",)
+    settings = {p.name for p in plan.packs if p.cluster_setting}
+    assert settings == {"os-a", "csi-a"}
+    assert not [p.name for p in plan.packs if settings & set(p.after)]
 
 
 def test_crd_provider_ordered_before_user_without_explicit_dependency() -> None:
@@ -394,10 +409,116 @@ def test_addon_profile_holds_only_addons() -> None:
     assert any("add-on profiles hold only add-on packs; cni-a is cni" in e for e in errs)
 
 
-def test_same_pack_in_two_profiles() -> None:
+def shared(entry: dict[str, Any], extra_packs: list[dict[str, Any]] | None = None, **kwargs: Any) -> Any:
+    """Compose base with an add-on profile ``extra`` whose one entry names a pack base also has."""
+    addon = profile("extra", [entry], kind="addon")
+    packs = [*base_packs(), *(extra_packs or [])]
+    return resolve(packs=packs, profiles=[base_profile(), addon], refs=("base@1.0.0", "extra@1.0.0"), **kwargs)
+
+
+def shared_errors(entry: dict[str, Any], extra_packs: list[dict[str, Any]] | None = None, **kwargs: Any) -> list[str]:
+    with pytest.raises(PlanErrors) as info:
+        shared(entry, extra_packs, **kwargs)
+    return [str(e) for e in info.value.errors]
+
+
+def test_profiles_sharing_a_pack_at_one_version_compose() -> None:
+    """Both profiles carry app@1.0.0: it is installed once, its values merge in profile order with provenance,
+    and each profile's locks and exposure hold."""
+    extra = {
+        "pack": "app@1.0.0",
+        "values": {"replicaCount": 2, "extra": {"from": "extra"}},
+        "variables": {"replicas": 4},
+        "locks": ["extra"],
+        "expose": ["mode"],
+    }
+    plan = resolve(
+        profiles=[base_profile(expose=["replicas", "domain"]), profile("extra", [extra], kind="addon")],
+        refs=("base@1.0.0", "extra@1.0.0"),
+        variables={"app.domain": "example.com", "app.mode": "b"},
+    )
+    assert [p.name for p in plan.packs].count("app") == 1
+    app = plan.pack("app")
+    assert app.profile == "base@1.0.0"  # the profile that brings the pack in
+    assert (app.values["mode"], app.values["replicaCount"], app.values["extra"]) == ("b", 4, {"from": "extra"})
+    extra_file = "packs/profiles/extra/1.0.0.yaml"
+    assert app.provenance["extra.from"] == Provenance("profile", extra_file, "layers[0].values.extra.from")
+    assert app.provenance["replicaCount"] == Provenance("profile-variable", extra_file, "layers[0].variables.replicas")
+    assert app.provenance["mode"].source == "env-variable"  # exposed by extra only
+    assert app.provenance["image.repository"].source == "pack"
+    assert set(app.locks) == {"image.tag", "extra"}
+    assert app.values["dns"]["domain"] == "example.com"  # exposed by base only
+    # Neither profile's lock can be overridden, with the error naming the profile that holds it.
+    errs = errors_of(
+        profiles=[base_profile(), profile("extra", [{"pack": "app@1.0.0", "locks": ["extra"]}], kind="addon")],
+        refs=("base@1.0.0", "extra@1.0.0"),
+        overrides={"app": {"extra": {"x": 1}, "image": {"tag": "9"}}},
+    )
+    assert (
+        f"{ENV}: clusters[0].overrides.app.extra.x: extra of pack app is locked by profile extra@1.0.0 [cluster c1]"
+        in errs
+    )
+    assert any("image.tag of pack app is locked by profile base@1.0.0" in e for e in errs)
+
+
+def test_a_shared_pack_lists_every_profile_when_a_variable_is_not_exposed() -> None:
+    errs = shared_errors({"pack": "app@1.0.0"}, variables={"app.domain": "x.io", "app.tag": "2"})
+    assert any("variable app.tag is not exposed by profile base@1.0.0 or extra@1.0.0" in e for e in errs), errs
+
+
+def test_a_shared_pack_locked_to_different_values_names_both_profiles() -> None:
+    # base locks image.tag at "1.0" (the pack's value); extra sets and locks it at "2.0".
+    errs = shared_errors({"pack": "app@1.0.0", "values": {"image": {"tag": "2.0"}}, "locks": ["image.tag"]})
+    assert errs == [
+        'packs/profiles/extra/1.0.0.yaml: layers[0].values.image.tag: image.tag of pack app is locked to "1.0" by '
+        "profile base@1.0.0 (packs/profiles/base/1.0.0.yaml: layers[3].locks); profile extra@1.0.0 sets it to "
+        '"2.0", and locks it too. Profiles composed on one cluster must agree on a locked value: set the same '
+        "value in both, or compose only one of them [cluster c1]"
+    ]
+    # Changing a locked value without locking it is the same conflict; a variable writing it too.
+    assert any(
+        "image.tag of pack app is locked to" in e
+        for e in shared_errors({"pack": "app@1.0.0", "values": {"image": "x"}})
+    )
+    assert any(
+        "layers[0].variables.tag: image.tag of pack app is locked to" in e
+        for e in shared_errors({"pack": "app@1.0.0", "variables": {"tag": "3"}})
+    )
+
+
+def test_a_shared_pack_locked_by_both_to_the_same_value_composes() -> None:
+    app = shared({"pack": "app@1.0.0", "values": {"image": {"tag": "1.0"}}, "locks": ["image.tag"]}).pack("app")
+    assert app.values["image"]["tag"] == "1.0" and app.locks == ("image.tag",)
+
+
+def test_exposing_a_variable_another_profile_locks_is_rejected() -> None:
+    errs = shared_errors({"pack": "app@1.0.0", "expose": ["tag"]})
+    assert any(
+        "packs/profiles/extra/1.0.0.yaml: layers[0].expose: variable 'tag' writes image.tag, which profile base@1.0.0 "
+        "locks (packs/profiles/base/1.0.0.yaml: layers[3].locks) (image.tag)" in e
+        for e in errs
+    ), errs
+
+
+def test_two_versions_of_a_shared_pack_are_a_conflict_naming_both_profiles() -> None:
+    newer = pack("crd-provider", version="2.0.0", provides=["crds:example.io"])
+    errs = shared_errors({"pack": "crd-provider@2.0.0"}, extra_packs=[newer])
+    assert errs == [
+        "packs/profiles/extra/1.0.0.yaml: layers[0].pack: profile extra@1.0.0 names crd-provider@2.0.0 but profile "
+        "base@1.0.0 names crd-provider@1.0.0 (packs/profiles/base/1.0.0.yaml: layers[4].pack); a cluster runs one "
+        "version of a pack, so profiles composed on it must name the same one: use versions of these profiles that "
+        "agree on crd-provider, or compose only one of them [cluster c1]"
+    ]
+
+
+def test_a_profile_listed_twice_is_an_error() -> None:
     addon = profile("extra", [{"pack": "crd-provider@1.0.0"}], kind="addon")
-    errs = errors_of(profiles=[base_profile(), addon], refs=("base@1.0.0", "extra@1.0.0"))
-    assert any("pack crd-provider is already provided by profile base@1.0.0" in e for e in errs)
+    addon2 = profile("extra", [{"pack": "crd-provider@1.0.0"}], kind="addon", version="1.1.0")
+    errs = errors_of(profiles=[base_profile(), addon, addon2], refs=("base@1.0.0", "extra@1.0.0", "extra@1.1.0"))
+    assert errs == [
+        f"{ENV}: clusters[0].profiles[2]: profile extra is already listed at profiles[1] (extra@1.0.0); list each "
+        "profile once, at one version [cluster c1]"
+    ]
 
 
 def test_infrastructure_profile_must_come_first() -> None:
@@ -443,10 +564,75 @@ def test_all_errors_are_collected_in_one_run() -> None:
     assert len(errs) == 4  # replicas, mode, locked override, missing domain
 
 
-def test_resolution_is_deterministic_and_cached() -> None:
-    a = resolve().as_dict(explain=True)
-    b = resolve().as_dict(explain=True)
-    assert a == b
+def request_for(name: str = "c1", **fact_args: Any) -> ClusterRequest:
+    fact_args.setdefault("labels", {"site": "s1"})
+    fact_args.setdefault("nodes", 2)
+    return ClusterRequest(
+        facts(name, **fact_args),
+        ("base@1.0.0",),
+        variables={"app.domain": "example.com"},
+        file=ENV,
+        field="clusters[0]",
+    )
+
+
+def counting_compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters whose resolution had to compile their composition (rather than reuse a cached one)."""
+    compiled: list[str] = []
+    original = Resolver._compile
+
+    def counting(self: Resolver, request: ClusterRequest) -> Any:
+        compiled.append(request.facts.name)
+        return original(self, request)
+
+    monkeypatch.setattr(Resolver, "_compile", counting)
+    return compiled
+
+
+def test_resolution_is_deterministic_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = counting_compilations(monkeypatch)
+    resolver = Resolver(in_memory(base_packs(), [base_profile()], APP_VALUES))
+    first = resolver.resolve(request_for("c1"))
+    second = resolver.resolve(request_for("c2", labels={"site": "s2"}))
+    again = resolver.resolve(request_for("c1"))
+    assert compiled == ["c1"]  # c2 and the second c1 reuse the composition compiled for c1
+    # The cache holds what clusters share; what is each cluster's own is still applied per cluster...
+    assert (second.pack("app").values["cluster"], second.pack("app").values["site"]) == ("c2", "site-s2")
+    # ...without leaking into another cluster's plan, and a fresh resolver computes the very same plan.
+    assert (first.pack("app").values["cluster"], first.pack("app").values["site"]) == ("c1", "site-s1")
+    assert first.as_dict(explain=True) == again.as_dict(explain=True)
+    assert Resolver(resolver.catalogue).resolve(request_for("c1")).as_dict(explain=True) == again.as_dict(explain=True)
+
+
+@pytest.mark.parametrize(
+    ("fits", "misfits", "message"),
+    [
+        ({"version": "1.32"}, {"version": "1.31"}, "Kubernetes 1.31 is outside the range of pack cni-a@1.0.0"),
+        ({"target": "edge"}, {"target": "gke"}, "pack cni-a@1.0.0 does not support target gke"),
+        (
+            {"capabilities": ("ingress-class",)},
+            {"capabilities": ()},
+            "requires capability 'ingress-class', which no pack of this cluster provides",
+        ),
+    ],
+)
+def test_a_cached_composition_is_never_reused_for_different_cluster_facts(
+    monkeypatch: pytest.MonkeyPatch, fits: dict[str, Any], misfits: dict[str, Any], message: str
+) -> None:
+    """A fleet resolves thousands of clusters through one resolver: a composition checked for one Kubernetes
+    version, target or set of built-in capabilities says nothing about another."""
+    packs = base_packs()
+    packs[1] = {**packs[1], "constraints": {"targets": ["eks", "edge"], "kubernetes": ">=1.32"}}
+    packs[4] = {**packs[4], "requires": ["cni", "crds:example.io", "ingress-class"]}
+    resolver = Resolver(in_memory(packs, [base_profile()], APP_VALUES))
+    base = {"version": "1.32", "target": "edge", "capabilities": ("ingress-class",)}
+    compiled = counting_compilations(monkeypatch)
+    resolver.resolve(request_for("c1", **(base | fits)))
+    resolver.resolve(request_for("c2", **(base | fits)))
+    assert compiled == ["c1"]
+    with pytest.raises(PlanErrors) as info:
+        resolver.resolve(request_for("c3", **(base | misfits)))
+    assert any(message in str(e) and e.cluster == "c3" for e in info.value.errors), info.value.errors
 
 
 def secret_packs() -> list[dict[str, Any]]:

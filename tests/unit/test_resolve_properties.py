@@ -21,13 +21,23 @@ TREES = st.recursive(
 ).filter(lambda t: isinstance(t, dict))
 
 
+RANK = {"os": 0, "kubernetes": 1, "cni": 2, "csi": 3, "addon": 4}
+#: How a pack is realised: a cluster setting creates no resource; an EKS add-on and a chart do.
+SOURCES = {
+    "helm": None,
+    "setting": {"kind": "managed", "service": "cluster", "name": "settings"},
+    "eks-addon": {"kind": "managed", "service": "eks-addon", "name": "addon"},
+}
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(1, 8))
     rest = draw(st.lists(st.sampled_from(["csi", "addon"]), min_size=n, max_size=n))
-    layers = ["cni", *sorted(rest, key=["csi", "addon"].index)]
+    base = [layer for layer in ("os", "kubernetes") if draw(st.booleans())]
+    layers = [*base, "cni", *sorted(rest, key=["csi", "addon"].index)]
     names = [f"p{i}" for i in range(len(layers))]
-    rank = {"cni": 0, "csi": 1, "addon": 2}
+    rank = RANK
     docs = []
     for i, (name, layer) in enumerate(zip(names, layers, strict=True)):
         earlier = [j for j in range(i) if rank[layers[j]] <= rank[layer]]
@@ -36,8 +46,15 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         capable = [f"cap-{names[j]}" for j in earlier]
         requires = draw(st.lists(st.sampled_from(capable), unique=True, max_size=2)) if capable else []
         extra: dict[str, Any] = {"depends": {names[j]: ">=1.0" for j in deps}}
-        if layer == "cni":
+        kind = "setting" if layer in ("os", "kubernetes") else draw(st.sampled_from(sorted(SOURCES)))
+        if SOURCES[kind] is not None:
+            extra["source"] = SOURCES[kind]
+            extra["namespace"] = None
+        if layer in ("os", "kubernetes"):
+            extra["provides"], extra["requires"] = provides, requires
+        elif layer == "cni":
             extra["provides"] = ["cni", *provides]
+            extra["requires"] = requires
         else:
             extra["provides"] = provides
             extra["requires"] = ["cni", *requires]
@@ -89,6 +106,51 @@ def test_order_respects_every_dependency_capability_and_layer(s: dict[str, Any])
             assert position[before] < position[p.name]
     ranks = [p.layer.rank for p in plan.packs]
     assert ranks == sorted(ranks)
+
+
+@SETTINGS
+@given(scenarios())
+def test_edges_preserve_every_ordering_need_between_packs_that_create_resources(s: dict[str, Any]) -> None:
+    """``after`` reaches through cluster settings: it is exactly the transitive reduction, over the packs that
+    create resources, of everything a pack must follow (dependencies, capability providers, lower layers)."""
+    plan = _run(s, overrides={})
+    docs = {d["name"]: d for d in s["packs"]}
+    creates = {p.name for p in plan.packs if not p.cluster_setting}
+    # What each pack must follow, from the catalogue documents alone (not from the resolver's graph).
+    must: dict[str, set[str]] = {}
+    for p in plan.packs:
+        doc = docs[p.name]
+        providers = {q.name for q in plan.packs if q.name != p.name and set(q.provides) & set(doc["requires"])}
+        lower = {q.name for q in plan.packs if q.layer.rank < p.layer.rank}
+        must[p.name] = set(doc["depends"]) | providers | lower
+    closure = _closure(must)
+    follows = _closure({p.name: set(p.after) for p in plan.packs})
+    for p in plan.packs:
+        assert not set(p.after) - creates, f"{p.name} is ordered after a cluster setting: {p.after}"
+        assert follows[p.name] == closure[p.name] & creates, p.name
+        for a in p.after:  # reduced: no edge is implied by another
+            assert not any(a in follows[b] for b in p.after if b != a), (p.name, p.after)
+    # The case that matters on a real cluster: every add-on that creates resources waits for the CNI and the
+    # CSI drivers that create resources, even when a cluster setting sits between them in plan order.
+    base = {p.name for p in plan.packs if p.layer.value in ("cni", "csi") and p.name in creates}
+    for p in plan.packs:
+        if p.layer.value == "addon" and p.name in creates:
+            assert base <= follows[p.name], (p.name, base - follows[p.name])
+
+
+def _closure(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Everything reachable from each node (edges point at predecessors; the graph is acyclic)."""
+    out: dict[str, set[str]] = {}
+
+    def visit(n: str) -> set[str]:
+        if n not in out:
+            out[n] = set()
+            out[n] = set().union(*({e} | visit(e) for e in edges[n])) if edges[n] else set()
+        return out[n]
+
+    for n in edges:
+        visit(n)
+    return out
 
 
 @SETTINGS
