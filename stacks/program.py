@@ -26,7 +26,8 @@ from typing import Any
 import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
-from components.packstack import PackStack, secret_problems
+from components.clusters.secrets import pulumi_config
+from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
 from stacks.contract import EXPORT_KEY, export_outputs
@@ -38,7 +39,7 @@ from stacks.environment import (
     environment_from_config,
     strata_config,
 )
-from stacks.plan import ClusterPlan, plan_clusters
+from stacks.plan import ClusterPlan, check_environment
 
 SHARD = re.compile(r"^shard-(\d+)-of-(\d+)$")
 
@@ -126,24 +127,14 @@ def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -
     return environment_from_config(selection.environment, raw, display, config_dir)
 
 
-def _validate_components(plans: Sequence[ClusterPlan]) -> list[PlanError]:
-    """Each component's own checks and every secret's source, for every cluster before anything is registered."""
+def _missing_extras(plans: Sequence[ClusterPlan]) -> list[PlanError]:
+    """A target whose cloud SDK is not installed where the program runs, named with the extra to install."""
     errors: list[PlanError] = []
     for cp in plans:
-        spec = cp.entry.spec
         try:
-            cls = component_class(spec.target)
+            component_class(cp.entry.spec.target)
         except MissingExtraError as exc:
-            errors.append(PlanError(cp.entry.file, f"{cp.entry.field}.target", str(exc), spec.name))
-            continue
-        errors.extend(PlanError(cp.entry.file, cp.entry.field, p, spec.name) for p in secret_problems(cp.plan))
-        validate = getattr(cls, "validate", None)
-        if validate is None:
-            continue
-        try:
-            validate(spec, cp.plan.settings())
-        except ValueError as exc:
-            errors.append(PlanError(cp.entry.file, cp.entry.field, str(exc), spec.name))
+            errors.append(PlanError(cp.entry.file, f"{cp.entry.field}.target", str(exc), cp.entry.spec.name))
     return errors
 
 
@@ -153,8 +144,10 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     try:
         environment = read_environment(selection, config_dir)
         entries = select(environment, selection)
-        plans, errors = plan_clusters(entries, load_catalogue(packs_dir))
-        errors += _validate_components(plans)
+        # The very check `strata plan` runs; here a secret that cannot be read is an error like any other.
+        verdict = check_environment(environment, entries, load_catalogue(packs_dir), pulumi_config)
+        plans = verdict.plans
+        errors = verdict.errors + verdict.needs + _missing_extras(plans)
         if errors:
             raise PlanErrors(errors)
     except PlanErrors as exc:
