@@ -237,9 +237,8 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     host: dict[str, Any] = {}
     for column, cell in row.items():
-        if column is None or cell is None or cell == "":
+        if cell == "":
             continue
-        column = column.strip()
         if column in ("address", "user", "port"):
             host[column] = _scalar(cell) if column == "port" else cell
             continue
@@ -255,6 +254,70 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a CSV inventory, each with the line it starts on.
+
+    A row with fewer or more values than the header has columns is an error, never a guess: silently
+    padding it would shift every later value into the wrong field (a site named after its address), and
+    dropping the extra values would lose a label. Both name the file, line and column.
+    """
+    rows: list[tuple[str, dict[str, Any]]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            errors.append(PlanError(display, "line 1", "the inventory is empty; line 1 is the header (name,...)"))
+            return []
+        columns = [c.strip() for c in header]
+        bad = False
+        for i, column in enumerate(columns, start=1):
+            if not column:
+                errors.append(PlanError(display, f"line 1, column {i}", "empty column name in the header"))
+                bad = True
+            elif columns.index(column) != i - 1:
+                errors.append(
+                    PlanError(
+                        display,
+                        f"line 1, column {i}",
+                        f"column {column!r} is already column {columns.index(column) + 1}; remove one of them",
+                    )
+                )
+                bad = True
+        if bad:
+            return []
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue  # blank lines separate groups of sites; they are no row
+            where = f"line {line}"
+            if len(cells) < len(columns):
+                missing = columns[len(cells)]
+                errors.append(
+                    PlanError(
+                        display,
+                        f"{where}, column {len(cells) + 1} ({missing})",
+                        f"the row ends after {len(cells)} values but the header has {len(columns)} columns "
+                        f"({', '.join(columns)}): a value is missing here or earlier, and every value after a "
+                        "missing one is in the wrong column. Keep the comma of an empty value (a,,c)",
+                    )
+                )
+                continue
+            if len(cells) > len(columns):
+                extra = ", ".join(repr(c) for c in cells[len(columns) :])
+                errors.append(
+                    PlanError(
+                        display,
+                        f"{where}, column {len(columns) + 1}",
+                        f"the row has {len(cells)} values but the header has {len(columns)} columns: {extra} "
+                        "has no column. Add a column to the header, or quote a value that contains a comma",
+                    )
+                )
+                continue
+            rows.append((where, _csv_row(dict(zip(columns, cells, strict=True)))))
+    return rows
+
+
 def _inventory(
     inventory: Inventory, env_file: str, config_dir: Path, root: Path, errors: list[PlanError]
 ) -> list[ClusterEntry]:
@@ -265,9 +328,7 @@ def _inventory(
         return []
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):  # line 1 is the header
-                rows.append((f"line {n}", _csv_row(row)))
+        rows = _csv_rows(path, display, errors)
     else:
         try:
             data = load_yaml(path, display)
