@@ -21,13 +21,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
-from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
+from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import Frozen, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -35,6 +35,10 @@ NAMESPACE = "strata"
 KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
+#: Each target's spec model, so an unknown field can be matched against that target's fields.
+_SPECS: dict[str, type[ClusterSpec]] = {
+    get_args(cls.model_fields["target"].annotation)[0].value: cls for cls in get_args(get_args(AnyClusterSpec)[0])
+}
 
 
 class Inventory(Frozen):
@@ -92,19 +96,47 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in config_dir.glob("Pulumi.*.yaml"))
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+#: The folder holding strata's own ``stacks/`` and ``packs/``: shipped files are shown relative to it.
+PROJECT_ROOT = CONFIG_DIR.parent.parent
+
+
+def display_path(path: Path) -> str:
+    """A path as the user gave it; strata's own files relative to the project (``stacks/config/...``).
+
+    An absolute path outside the project stays absolute: shown relative to some parent it would name a
+    file that does not exist from where the user stands.
+    """
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
+    return str(path)
 
 
 def strata_config(raw: Any, display: str) -> dict[str, Any]:
-    """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected."""
+    """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected.
+
+    Keys strata would read but written without the ``strata:`` namespace (``clusters:``) are reported with
+    the fix: Pulumi hands a program only namespaced keys, so they would be ignored by ``pulumi up``.
+    """
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise PlanErrors([PlanError(display, "", "a stack config file must be a mapping with a 'config' key")])
+    if "config" not in raw:
+        stray = [str(k) for k in raw if str(k).partition(":")[2] in KNOWN_KEYS or str(k) in KNOWN_KEYS]
+        if stray:
+            raise PlanErrors(
+                [
+                    PlanError(
+                        display,
+                        stray[0],
+                        "strata reads its keys under 'config:', as Pulumi does; indent them under a "
+                        "top-level 'config:' key",
+                    )
+                ]
+            )
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise PlanErrors([PlanError(display, "config", "must be a mapping")])
@@ -112,10 +144,31 @@ def strata_config(raw: Any, display: str) -> dict[str, Any]:
     errors = []
     for key, value in config.items():
         ns, sep, short = str(key).partition(":")
-        if ns != NAMESPACE or not sep:
+        if not sep:
+            if ns in KNOWN_KEYS:
+                errors.append(
+                    PlanError(
+                        display,
+                        f"config.{key}",
+                        f"strata's keys carry the 'strata:' prefix; write strata:{key} (Pulumi would not pass "
+                        f"{key} to the program)",
+                    )
+                )
+            continue
+        if ns != NAMESPACE:
+            hint = did_you_mean(ns, [NAMESPACE]) if short in KNOWN_KEYS else ""
+            if hint:
+                errors.append(PlanError(display, f"config.{key}", f"unknown namespace {ns!r}{hint}"))
             continue
         if short not in KNOWN_KEYS:
-            errors.append(PlanError(display, f"config.{key}", f"unknown key; strata reads {', '.join(KNOWN_KEYS)}"))
+            errors.append(
+                PlanError(
+                    display,
+                    f"config.{key}",
+                    f"unknown key; strata reads {', '.join(f'strata:{k}' for k in KNOWN_KEYS)}"
+                    + did_you_mean(short, KNOWN_KEYS),
+                )
+            )
             continue
         out[short] = value
     if errors:
@@ -125,24 +178,46 @@ def strata_config(raw: Any, display: str) -> dict[str, Any]:
 
 def load_environment(name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None) -> Environment:
     """Read and validate one environment; raise :class:`PlanErrors` with every problem found."""
-    root = root or config_dir.parent.parent
     path = config_dir / f"Pulumi.{name}.yaml"
-    display = _display(path, root)
+    display = display_path(path)
     if not path.is_file():
-        known = ", ".join(available(config_dir)) or "none"
-        raise PlanErrors([PlanError(display, "", f"no environment {name!r} (known: {known})")])
+        raise PlanErrors([_no_environment(name, config_dir, display)])
     return environment_from_config(name, strata_config(load_yaml(path, display), display), display, config_dir, root)
+
+
+def _no_environment(name: str, config_dir: Path, display: str) -> PlanError:
+    """Why there is no such environment, and what to do: a typo, or a folder that holds no environments."""
+    folder = display_path(config_dir)
+    if not config_dir.is_dir():
+        return PlanError(
+            display,
+            "",
+            f"no environment {name!r}: the config folder {folder} does not exist (--config-dir or "
+            "STRATA_CONFIG_DIR names the folder of your Pulumi.<env>.yaml files)",
+        )
+    known = available(config_dir)
+    if not known:
+        return PlanError(
+            display,
+            "",
+            f"no environment {name!r}: {folder} holds no Pulumi.<env>.yaml files; point --config-dir (or "
+            "STRATA_CONFIG_DIR) at the folder that does (stackConfigDir in Pulumi.yaml)",
+        )
+    return PlanError(display, "", f"no environment {name!r} (known: {', '.join(known)})" + did_you_mean(name, known))
 
 
 def environment_from_config(
     name: str, config: Mapping[str, Any], display: str, config_dir: Path = CONFIG_DIR, root: Path | None = None
 ) -> Environment:
-    """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``)."""
-    root = root or config_dir.parent.parent
+    """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``).
+
+    ``root`` is accepted for compatibility and unused: paths are shown as given (see :func:`display_path`).
+    """
+    del root
     try:
         settings = EnvironmentSettings.model_validate(dict(config))
     except ValidationError as exc:
-        raise PlanErrors(_config_errors(from_validation(exc, display))) from None
+        raise PlanErrors(_config_errors(from_validation(exc, display, model=EnvironmentSettings))) from None
 
     errors: list[PlanError] = []
     entries: list[ClusterEntry] = []
@@ -150,7 +225,7 @@ def environment_from_config(
         field = f'config."strata:clusters"[{i}]'
         entries.extend(_validate_cluster(raw, display, field, errors))
     if settings.inventory is not None:
-        entries.extend(_inventory(settings.inventory, display, config_dir, root, errors))
+        entries.extend(_inventory(settings.inventory, display, config_dir, errors))
 
     seen: dict[str, ClusterEntry] = {}
     for entry in entries:
@@ -189,7 +264,9 @@ def _validate_cluster(raw: Any, file: str, field: str, errors: list[PlanError]) 
     except ValidationError as exc:
         cluster = raw.get("name") if isinstance(raw, dict) else None
         name = cluster if isinstance(cluster, str) else None
-        errors.extend(from_validation(exc, file, field, name, union_tags=[t.value for t in Target]))
+        target = raw.get("target") if isinstance(raw, dict) else None
+        model = _SPECS.get(target) if isinstance(target, str) else None
+        errors.extend(from_validation(exc, file, field, name, union_tags=[t.value for t in Target], model=model))
         return []
     return [ClusterEntry(spec, file, field)]
 
@@ -318,11 +395,9 @@ def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[s
     return rows
 
 
-def _inventory(
-    inventory: Inventory, env_file: str, config_dir: Path, root: Path, errors: list[PlanError]
-) -> list[ClusterEntry]:
-    path = (config_dir / inventory.file).resolve()
-    display = _display(path, root)
+def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: list[PlanError]) -> list[ClusterEntry]:
+    path = config_dir / inventory.file
+    display = display_path(path)
     if not path.is_file():
         errors.append(PlanError(env_file, 'config."strata:inventory".file', f"{inventory.file} does not exist"))
         return []

@@ -36,6 +36,7 @@ from stacks.environment import (
     KNOWN_KEYS,
     ClusterEntry,
     Environment,
+    display_path,
     environment_from_config,
     strata_config,
 )
@@ -117,7 +118,7 @@ def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -
     config = pulumi.Config("strata")
     own = {key: _config_value(config.get(key)) for key in KNOWN_KEYS}
     own = {k: v for k, v in own.items() if v is not None}
-    display = str(Path("stacks/config") / f"Pulumi.{selection.environment}.yaml")
+    display = display_path(config_dir / f"Pulumi.{selection.environment}.yaml")
     if "clusters" in own or "inventory" in own:
         return environment_from_config(selection.environment, own, display, config_dir)
     path = config_dir / f"Pulumi.{selection.environment}.yaml"
