@@ -17,7 +17,10 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from packs.model import DNS_LABEL
+
 SOURCE_KINDS = frozenset({"helm", "manifests", "managed"})
+
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -116,6 +119,11 @@ def from_validation(
                 )
         elif kind == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
             message = _quote_hint(err["input"], str(loc[-1]) if loc else "")
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") == DNS_LABEL:
+            message = (
+                f"{err.get('input')!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', starting "
+                "and ending with a letter or digit"
+            )
         elif kind == "enum" and "expected" in ctx:
             message = f"{err.get('input')!r} is not one of {ctx['expected']}" + did_you_mean(
                 str(err.get("input")), re.findall(r"'([^']+)'", str(ctx["expected"]))

@@ -114,12 +114,15 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
-def strata_config(raw: Any, display: str) -> dict[str, Any]:
+def strata_config(raw: Any, display: str, secret_keys: Iterable[str] = ()) -> dict[str, Any]:
     """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected.
 
     Keys strata would read but written without the ``strata:`` namespace (``clusters:``) are reported with
-    the fix: Pulumi hands a program only namespaced keys, so they would be ignored by ``pulumi up``.
+    the fix: Pulumi hands a program only namespaced keys, so they would be ignored by ``pulumi up``. Secret
+    values (``secure:`` in the file, ``secret_keys`` in a running stack) are not settings but what
+    ``{config: ...}`` references read (``pulumi config set --secret edgeKey`` writes ``strata:edgeKey``).
     """
+    secrets = set(secret_keys)
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -159,6 +162,8 @@ def strata_config(raw: Any, display: str) -> dict[str, Any]:
             hint = did_you_mean(ns, [NAMESPACE]) if short in KNOWN_KEYS else ""
             if hint:
                 errors.append(PlanError(display, f"config.{key}", f"unknown namespace {ns!r}{hint}"))
+            continue
+        if short not in KNOWN_KEYS and (str(key) in secrets or (isinstance(value, dict) and "secure" in value)):
             continue
         if short not in KNOWN_KEYS:
             errors.append(
@@ -399,7 +404,13 @@ def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: li
     path = config_dir / inventory.file
     display = display_path(path)
     if not path.is_file():
-        errors.append(PlanError(env_file, 'config."strata:inventory".file', f"{inventory.file} does not exist"))
+        errors.append(
+            PlanError(
+                env_file,
+                'config."strata:inventory".file',
+                f"{display} does not exist; the path is relative to the config folder {display_path(config_dir)}",
+            )
+        )
         return []
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".csv":

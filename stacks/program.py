@@ -33,7 +33,6 @@ from packs.errors import PlanError, PlanErrors, load_yaml
 from stacks.contract import EXPORT_KEY, export_outputs
 from stacks.environment import (
     CONFIG_DIR,
-    KNOWN_KEYS,
     ClusterEntry,
     Environment,
     display_path,
@@ -113,12 +112,24 @@ def _config_value(text: str | None) -> Any:
         return text
 
 
+def _stack_config() -> tuple[dict[str, Any], set[str]]:
+    """Every config value of the running stack (structured values decoded) and which keys are secrets."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret = {k for k in values if runtime_config.is_config_secret(k)}
+    return {k: _config_value(v) if isinstance(v, str) else v for k, v in values.items()}, secret
+
+
 def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -> Environment:
-    """The stack's own ``strata:`` config when it has clusters, else the environment's file."""
-    config = pulumi.Config("strata")
-    own = {key: _config_value(config.get(key)) for key in KNOWN_KEYS}
-    own = {k: v for k, v in own.items() if v is not None}
+    """The stack's own ``strata:`` config when it has clusters, else the environment's file.
+
+    Either way it goes through the same :func:`strata_config` as the plan, so an unknown or misspelt key is
+    refused by ``pulumi up`` exactly as by ``strata plan``.
+    """
     display = display_path(config_dir / f"Pulumi.{selection.environment}.yaml")
+    values, secret = _stack_config()
+    own = strata_config({"config": values}, display, secret)
     if "clusters" in own or "inventory" in own:
         return environment_from_config(selection.environment, own, display, config_dir)
     path = config_dir / f"Pulumi.{selection.environment}.yaml"

@@ -37,9 +37,12 @@ def kubeconfig_endpoint(text: str, context: str | None = None, source: str = "th
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ValueError(f"kubeconfig: {source} is not valid YAML") from None
+        raise ValueError(f"kubeconfig: {source} is not valid YAML; point kubeconfig at a kubeconfig file") from None
     if not isinstance(doc, dict) or doc.get("kind", "Config") != "Config":
-        raise ValueError(f"kubeconfig: {source} is not a kubeconfig")
+        raise ValueError(
+            f"kubeconfig: {source} is not a kubeconfig (kind: Config, with clusters and contexts); point kubeconfig "
+            "at one"
+        )
     contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
     clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or [] if isinstance(c, dict)}
     if context is not None:
@@ -76,7 +79,10 @@ def validate(
     del settings, tags
     if spec.kubeconfig is None:
         if spec.context is not None:
-            raise ValueError("context: is set but kubeconfig is absent (render mode has no contexts)")
+            raise ValueError(
+                "context: is set but kubeconfig is absent (render mode has no contexts); add kubeconfig or remove "
+                "context"
+            )
         render_directory(spec)
     else:
         # Read and parsed now, so a missing or broken kubeconfig stops the run before anything is built.
