@@ -415,9 +415,9 @@ package = types.ModuleType('components.clusters')
 package.__path__ = ['components/clusters']
 sys.modules['components.clusters'] = package
 from components.clusters.checks import RULES, check_cluster
-print(sorted(RULES))
+print(' '.join(sorted(t.value for t in RULES)))
 """
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["['aks',", "'edge',", "'eks',", "'existing',", "'gke']"]
+    assert result.stdout.split() == ["aks", "edge", "eks", "existing", "gke"]
