@@ -6,6 +6,7 @@ single command reaches a host.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from components.clusters.secrets import ConfigLookup, read_secret_value
-from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeSettings, read_settings
+from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings, read_settings
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Packaged components ``--disable`` accepts.
 DISABLEABLE = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes")
@@ -32,8 +35,9 @@ def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> EdgeS
     return read_settings(EdgeSettings, settings)
 
 
-def _networks(value: str, field: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """A k3s CIDR setting: one network, or an IPv4,IPv6 pair for dual-stack."""
+@functools.cache
+def _networks(value: str, field: str) -> tuple[Network, ...]:
+    """A k3s CIDR setting: one network, or an IPv4,IPv6 pair for dual-stack (cached: a fleet shares them)."""
     nets = []
     for part in value.split(","):
         try:
@@ -42,7 +46,7 @@ def _networks(value: str, field: str) -> list[ipaddress.IPv4Network | ipaddress.
             raise ValueError(f"{field}: {part.strip()!r} is not a valid CIDR block: {exc}") from None
     if len({n.version for n in nets}) != len(nets):
         raise ValueError(f"{field}: {value!r} names two networks of the same IP family")
-    return nets
+    return tuple(nets)
 
 
 def host_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -79,12 +83,27 @@ def _check_k3s(spec: EdgeClusterSpec, parsed: EdgeSettings) -> None:
             f"{where}.version: {k3s.version} is Kubernetes {major}.{minor} "
             f"but kubernetes_version is {spec.kubernetes_version}"
         )
+    pods, services = _k3s_networks(k3s, parsed.storage.local_path)
+    for i, host in enumerate(spec.hosts):
+        ip = host_ip(host.address)
+        if ip is None:
+            continue
+        for field, nets in (("cluster_cidr", pods), ("service_cidr", services)):
+            for net in nets:
+                if ip.version == net.version and ip in net:
+                    raise ValueError(f"hosts[{i}].address: {ip} is inside {where}.{field} {net}")
+
+
+@functools.cache
+def _k3s_networks(k3s: EdgeK3s, local_path: bool) -> tuple[tuple[Network, ...], tuple[Network, ...]]:
+    """The profile's k3s settings checked once per distinct value (every site of a fleet shares them)."""
+    where = "settings.kubernetes"
     for i, item in enumerate(k3s.disable):
         if item not in DISABLEABLE:
             raise ValueError(f"{where}.disable[{i}]: {item!r} is not a k3s packaged component {list(DISABLEABLE)}")
         if k3s.disable.index(item) != i:
             raise ValueError(f"{where}.disable[{i}]: {item!r} is listed twice")
-        if item == "local-storage" and parsed.storage.local_path:
+        if item == "local-storage" and local_path:
             raise ValueError(
                 f"{where}.disable[{i}]: local-storage is disabled but settings.storage.local_path is true; "
                 "set storage.local_path: false instead"
@@ -95,14 +114,7 @@ def _check_k3s(spec: EdgeClusterSpec, parsed: EdgeSettings) -> None:
         for s in services:
             if p.version == s.version and p.overlaps(s):
                 raise ValueError(f"{where}.cluster_cidr {p} overlaps {where}.service_cidr {s}")
-    for i, host in enumerate(spec.hosts):
-        ip = host_ip(host.address)
-        if ip is None:
-            continue
-        for field, nets in (("cluster_cidr", pods), ("service_cidr", services)):
-            for net in nets:
-                if ip.version == net.version and ip in net:
-                    raise ValueError(f"hosts[{i}].address: {ip} is inside {where}.{field} {net}")
+    return pods, services
 
 
 def _check_airgap(airgap: EdgeAirgap, version: str) -> None:
