@@ -37,10 +37,7 @@ from typing import Any
 import pulumi
 from pulumi_aws import GetAvailabilityZonesFilterArgs, ec2, eks, get_availability_zones_output, iam, kms
 
-from components.clusters.checks.eks import (
-    partition_for,
-    validate,
-)
+from components.clusters.checks.eks import partition_for, validate
 from components.clusters.contract import (
     ClusterComponent,
     ClusterContract,

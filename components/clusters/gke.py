@@ -26,9 +26,7 @@ from typing import Any
 import pulumi
 from pulumi_gcp import compute, container, projects, serviceaccount
 
-from components.clusters.checks.gke import (
-    validate,
-)
+from components.clusters.checks.gke import validate
 from components.clusters.contract import (
     ClusterComponent,
     ClusterContract,
