@@ -55,11 +55,19 @@ class Catalogue:
         return sorted((v for n, v in self.profiles if n == name), key=Version)
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
+#: The folder holding strata's own ``packs/``: the shipped catalogue is shown relative to it.
+PROJECT_ROOT = PACKS_DIR.parent
+
+
+def _display(path: Path, root: Path | None) -> str:
+    """A path as the user gave it; the shipped catalogue's files relative to the project (``packs/...``)."""
+    base = root or PROJECT_ROOT
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            return str(path)
+    return str(path)
 
 
 def _read(model: type[M], path: Path, display: str, errors: list[PlanError]) -> M | None:
@@ -69,7 +77,7 @@ def _read(model: type[M], path: Path, display: str, errors: list[PlanError]) -> 
     except PlanErrors as exc:
         errors.extend(exc.errors)
     except ValidationError as exc:
-        errors.extend(from_validation(exc, display))
+        errors.extend(from_validation(exc, display, model=model))
     return None
 
 
@@ -79,7 +87,20 @@ def load_catalogue(packs_dir: Path = PACKS_DIR, root: Path | None = None) -> Cat
     Raises :class:`PlanErrors` with every problem found: malformed YAML, invalid fields, folder names that
     disagree with the file, manifest files that do not exist.
     """
-    root = root or packs_dir.parent
+    missing = [sub for sub in ("catalog", "profiles") if not (packs_dir / sub).is_dir()]
+    if missing:
+        folder = _display(packs_dir, root)
+        raise PlanErrors(
+            [
+                PlanError(
+                    folder,
+                    "",
+                    f"not a pack catalogue: no {' or '.join(f'{m}/' for m in missing)} folder in it (catalog/<pack>/"
+                    "<version>/pack.yaml and profiles/<name>/<version>.yaml); point --packs-dir (or STRATA_PACKS_DIR) "
+                    "at the folder that holds both",
+                )
+            ]
+        )
     errors: list[PlanError] = []
     packs: dict[tuple[str, str], CatalogPack] = {}
     profiles: dict[tuple[str, str], CatalogProfile] = {}

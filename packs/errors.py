@@ -7,15 +7,32 @@ to edit; a traceback points at strata's code instead. Everything that reads user
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from packs.model import DNS_LABEL
 
 SOURCE_KINDS = frozenset({"helm", "manifests", "managed"})
+
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'cert-manager'?"`` for the closest known name(s), or ``""`` when none is close.
+
+    Most unknown names are typos of a known one; naming it turns a search through the catalogue into a
+    one-character fix.
+    """
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
 
 
 @dataclass(frozen=True, order=True)
@@ -61,12 +78,14 @@ def from_validation(
     prefix: str = "",
     cluster: str | None = None,
     union_tags: Iterable[str] = (),
+    model: Any = None,
 ) -> list[PlanError]:
-    """Translate pydantic's errors into ours, dropping the tagged-union noise from ``loc``.
+    """Translate pydantic's errors into ours: the path as the user wrote it, the message as a fix.
 
     Pydantic puts the discriminator value of a tagged union into ``loc`` (``edge`` in ``edge.hosts[0]``,
     ``helm`` in ``source.helm.version``); the user never wrote it, so it is not part of the path.
-    ``union_tags`` are such values at the top of ``loc``; pack source kinds are always dropped.
+    ``union_tags`` are such values at the top of ``loc``; pack source kinds are always dropped. ``model``
+    (the type that was validated, after the union tag) lets an unknown field name its closest known one.
     """
     tags = set(union_tags)
     errors = []
@@ -76,22 +95,107 @@ def from_validation(
             loc = loc[1:]
         loc = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "source" and p in SOURCE_KINDS)]
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see the documented fields)"
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        if kind == "missing" and loc:
+            message = f"missing; {loc[-1]} is required here"
+        elif kind == "extra_forbidden":
+            name = str(loc[-1]) if loc else ""
+            known = _fields_at(model, loc[:-1])
+            hint = did_you_mean(name, known) if known else ""
+            message = "unknown field" + (hint or "; check the spelling against the documented fields")
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            field = str(ctx.get("discriminator", "")).strip("'")
+            expected = ", ".join(re.findall(r"'([^']+)'>", str(ctx.get("expected_tags", "")))) or ", ".join(
+                sorted(tags)
+            )
+            loc = [*loc, field] if field else loc
+            if kind == "union_tag_not_found":
+                message = f"missing; give one of {expected}" if expected else "missing"
+            else:
+                tag = str(ctx.get("tag", ""))
+                message = f"unknown {field or 'value'} {tag!r}; use one of {expected}" + did_you_mean(
+                    tag, expected.split(", ")
+                )
+        elif kind == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
+            message = _quote_hint(err["input"], str(loc[-1]) if loc else "")
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") == DNS_LABEL:
+            message = (
+                f"{err.get('input')!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', starting "
+                "and ending with a letter or digit"
+            )
+        elif kind == "enum" and "expected" in ctx:
+            message = f"{err.get('input')!r} is not one of {ctx['expected']}" + did_you_mean(
+                str(err.get("input")), re.findall(r"'([^']+)'", str(ctx["expected"]))
+            )
         errors.append(PlanError(file, join_path(prefix, loc), message, cluster))
     return errors
 
 
+def _quote_hint(value: float, field: str) -> str:
+    """``1.30 was read as a number; quote it``: YAML reads an unquoted ``1.30`` as the number 1.3."""
+    shown = str(value)
+    if isinstance(value, float) and "version" in field and re.fullmatch(r"\d+\.\d", shown):
+        shown += "0"  # a Kubernetes minor version: 1.3 is what YAML made of 1.30
+    example = f'{field}: "{shown}"' if field and not field.isdigit() else f'"{shown}"'
+    return f"{shown} was read as a number; quote it ({example}) so it stays text"
+
+
+def _fields_at(model: Any, loc: Sequence[Any]) -> list[str]:
+    """The field names (as written, aliases included) of the model found at ``loc`` under ``model``."""
+    current = _model_in(model)
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for n, f in current.model_fields.items() if part in (n, f.alias)),
+            None,
+        )
+        current = _model_in(field.annotation) if field is not None else None
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside an annotation (``X | None``, ``tuple[X, ...]``, ``dict[str, X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def load_yaml(path: Path, display: str) -> Any:
-    """Parse a YAML file; a syntax error becomes a PlanError with line and column."""
+    """Parse a YAML file; a syntax error becomes a PlanError with line, column and the offending line."""
     try:
         with path.open(encoding="utf-8") as fh:
             return yaml.safe_load(fh)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PlanErrors([PlanError(display, where, f"malformed YAML: {exc.problem}")]) from None
+        message = f"malformed YAML: {exc.problem}"
+        context = exc.context_mark
+        if exc.context and context is not None and (mark is None or context.line != mark.line):
+            message += f" ({exc.context} at line {context.line + 1}: {_line(path, context.line)!r})"
+        if mark is not None and _line(path, mark.line):
+            message += f"\n    {_line(path, mark.line)}\n    {' ' * mark.column}^"
+        raise PlanErrors([PlanError(display, where, message)]) from None
     except yaml.YAMLError as exc:
         raise PlanErrors([PlanError(display, "", f"malformed YAML: {exc}")]) from None
+    except UnicodeDecodeError:
+        raise PlanErrors([PlanError(display, "", "is not UTF-8 text; save it as UTF-8")]) from None
     except OSError as exc:
         raise PlanErrors([PlanError(display, "", f"cannot read: {exc.strerror}")]) from None
+
+
+def _line(path: Path, index: int) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return lines[index].rstrip() if 0 <= index < len(lines) else ""

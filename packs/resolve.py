@@ -30,7 +30,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from packs.catalogue import CatalogPack, CatalogProfile, Catalogue
-from packs.errors import PlanError, PlanErrors
+from packs.errors import PlanError, PlanErrors, did_you_mean
 from packs.model import (
     SINGLE_PACK_LAYERS,
     ClusterFacts,
@@ -742,7 +742,11 @@ class Resolver:
             loaded = self.catalogue.profile(name, version)
             if loaded is None:
                 known = self.catalogue.profile_versions(name)
-                hint = f"; known versions: {', '.join(known)}" if known else "; no profile has that name"
+                hint = (
+                    f"; known versions: {', '.join(known)}"
+                    if known
+                    else "; no profile has that name" + did_you_mean(name, (n for n, _ in self.catalogue.profiles))
+                )
                 errors.append(PlanError(request.file, where, f"unknown profile {ref}{hint}", cluster))
                 continue
             profile = loaded.profile
@@ -775,7 +779,11 @@ class Resolver:
             found = self.catalogue.pack(name, version)
             if found is None:
                 known = self.catalogue.versions(name)
-                hint = f"; known versions: {', '.join(known)}" if known else "; no pack has that name"
+                hint = (
+                    f"; known versions: {', '.join(known)}"
+                    if known
+                    else "; no pack has that name" + did_you_mean(name, (n for n, _ in self.catalogue.packs))
+                )
                 errors.append(PlanError(item.file, where, f"unknown pack {item.entry.pack}{hint}", cluster))
                 continue
             shared = selected.packs.get(name)
@@ -823,7 +831,8 @@ class Resolver:
             where = request.at(f"variables.{key}")
             pack_name, _, var_name = key.partition(".")
             if pack_name not in compiled.packs:
-                errors.append(PlanError(request.file, where, f"no pack {pack_name!r} in this cluster's plan", cluster))
+                message = f"no pack {pack_name!r} in this cluster's plan" + did_you_mean(pack_name, compiled.packs)
+                errors.append(PlanError(request.file, where, message, cluster))
                 continue
             pack = compiled.packs[pack_name].pack
             var = pack.variable(var_name)
@@ -833,7 +842,8 @@ class Resolver:
                     PlanError(
                         request.file,
                         where,
-                        f"unknown variable {var_name!r} of pack {pack.ref} (known: {known})",
+                        f"unknown variable {var_name!r} of pack {pack.ref} (known: {known})"
+                        + did_you_mean(var_name, (v.name for v in pack.variables)),
                         cluster,
                     )
                 )
@@ -869,7 +879,8 @@ class Resolver:
         for pack_name, tree in request.overrides.items():
             base = request.at(f"overrides.{pack_name}")
             if pack_name not in compiled.packs:
-                errors.append(PlanError(request.file, base, f"no pack {pack_name!r} in this cluster's plan", cluster))
+                message = f"no pack {pack_name!r} in this cluster's plan" + did_you_mean(pack_name, compiled.packs)
+                errors.append(PlanError(request.file, base, message, cluster))
                 continue
             prov = dict(provenance[pack_name])
             vals = values[pack_name]

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
-from packs.errors import PlanErrors
+from packs.errors import PlanError, PlanErrors
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
 from stacks.plan import PLAN_SCHEMA, plan_environment
@@ -45,12 +48,26 @@ EnvName = Annotated[str, typer.Option("--env", "-e", help="Environment name (sta
 
 
 def _fail(exc: PlanErrors, as_json: bool) -> None:
+    """Every error, one per line, then exit 1. The text is the user's (paths, values, ``[cluster X]``): it is
+    escaped so rich prints it literally instead of reading it as console markup."""
     if as_json:
         print(json.dumps({"schema": PLAN_SCHEMA, "errors": [e.as_dict() for e in exc.errors]}, separators=(",", ":")))
     for e in exc.errors:
-        err.print(f"[red]error[/red]: {e}", markup=True, highlight=False)
-    err.print(f"{len(exc.errors)} error(s); nothing was planned or built.")
+        err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
+    err.print(f"{len(exc.errors)} error(s); nothing was planned or built.", markup=False, highlight=False)
     raise typer.Exit(1)
+
+
+def _needs(needs: Sequence[PlanError]) -> None:
+    """Secret sources absent where the plan ran: not mistakes in the files, but ``pulumi up`` will stop on
+    them, so say so, once per source rather than once per cluster of a fleet."""
+    by_message: dict[str, list[str]] = defaultdict(list)
+    for need in needs:
+        by_message[need.message].append(need.cluster or need.file)
+    for message, clusters in by_message.items():
+        shown = ", ".join(clusters[:3]) + (f" ... (+{len(clusters) - 3})" if len(clusters) > 3 else "")
+        text = f"{message} (cluster{'s' if len(clusters) > 1 else ''} {shown})"
+        err.print(f"[yellow]note[/yellow]: {escape(text)}", markup=True, highlight=False)
 
 
 @app.command()
@@ -75,6 +92,7 @@ def plan(
     except PlanErrors as exc:
         _fail(exc, as_json)
         return
+    _needs(result.needs)
     if as_json:
         # Compact on purpose: an indented dump takes the pure-Python encoder, 10x slower at fleet scale.
         sys.stdout.write(json.dumps(result.as_dict(explain), separators=(",", ":")))

@@ -23,13 +23,13 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
-from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
+from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
@@ -37,6 +37,10 @@ NAMESPACE = "strata"
 KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
+#: Each target's spec model, so an unknown field can be matched against that target's fields.
+_SPECS: dict[str, type[ClusterSpec]] = {
+    get_args(cls.model_fields["target"].annotation)[0].value: cls for cls in get_args(get_args(AnyClusterSpec)[0])
+}
 
 
 class Inventory(Frozen):
@@ -97,19 +101,50 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in config_dir.glob("Pulumi.*.yaml"))
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+#: The folder holding strata's own ``stacks/`` and ``packs/``: shipped files are shown relative to it.
+PROJECT_ROOT = CONFIG_DIR.parent.parent
 
 
-def strata_config(raw: Any, display: str) -> dict[str, Any]:
-    """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected."""
+def display_path(path: Path) -> str:
+    """A path as the user gave it; strata's own files relative to the project (``stacks/config/...``).
+
+    An absolute path outside the project stays absolute: shown relative to some parent it would name a
+    file that does not exist from where the user stands.
+    """
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
+    return str(path)
+
+
+def strata_config(raw: Any, display: str, secret_keys: Iterable[str] = ()) -> dict[str, Any]:
+    """The ``strata:*`` keys of a Pulumi stack config document, with unknown ``strata:`` keys rejected.
+
+    Keys strata would read but written without the ``strata:`` namespace (``clusters:``) are reported with
+    the fix: Pulumi hands a program only namespaced keys, so they would be ignored by ``pulumi up``. Secret
+    values (``secure:`` in the file, ``secret_keys`` in a running stack) are not settings but what
+    ``{config: ...}`` references read (``pulumi config set --secret edgeKey`` writes ``strata:edgeKey``).
+    """
+    secrets = set(secret_keys)
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise PlanErrors([PlanError(display, "", "a stack config file must be a mapping with a 'config' key")])
+    if "config" not in raw:
+        stray = [str(k) for k in raw if str(k).partition(":")[2] in KNOWN_KEYS or str(k) in KNOWN_KEYS]
+        if stray:
+            raise PlanErrors(
+                [
+                    PlanError(
+                        display,
+                        stray[0],
+                        "strata reads its keys under 'config:', as Pulumi does; indent them under a "
+                        "top-level 'config:' key",
+                    )
+                ]
+            )
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise PlanErrors([PlanError(display, "config", "must be a mapping")])
@@ -117,10 +152,33 @@ def strata_config(raw: Any, display: str) -> dict[str, Any]:
     errors = []
     for key, value in config.items():
         ns, sep, short = str(key).partition(":")
-        if ns != NAMESPACE or not sep:
+        if not sep:
+            if ns in KNOWN_KEYS:
+                errors.append(
+                    PlanError(
+                        display,
+                        f"config.{key}",
+                        f"strata's keys carry the 'strata:' prefix; write strata:{key} (Pulumi would not pass "
+                        f"{key} to the program)",
+                    )
+                )
+            continue
+        if ns != NAMESPACE:
+            hint = did_you_mean(ns, [NAMESPACE]) if short in KNOWN_KEYS else ""
+            if hint:
+                errors.append(PlanError(display, f"config.{key}", f"unknown namespace {ns!r}{hint}"))
+            continue
+        if short not in KNOWN_KEYS and (str(key) in secrets or (isinstance(value, dict) and "secure" in value)):
             continue
         if short not in KNOWN_KEYS:
-            errors.append(PlanError(display, f"config.{key}", f"unknown key; strata reads {', '.join(KNOWN_KEYS)}"))
+            errors.append(
+                PlanError(
+                    display,
+                    f"config.{key}",
+                    f"unknown key; strata reads {', '.join(f'strata:{k}' for k in KNOWN_KEYS)}"
+                    + did_you_mean(short, KNOWN_KEYS),
+                )
+            )
             continue
         out[short] = value
     if errors:
@@ -130,24 +188,46 @@ def strata_config(raw: Any, display: str) -> dict[str, Any]:
 
 def load_environment(name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None) -> Environment:
     """Read and validate one environment; raise :class:`PlanErrors` with every problem found."""
-    root = root or config_dir.parent.parent
     path = config_dir / f"Pulumi.{name}.yaml"
-    display = _display(path, root)
+    display = display_path(path)
     if not path.is_file():
-        known = ", ".join(available(config_dir)) or "none"
-        raise PlanErrors([PlanError(display, "", f"no environment {name!r} (known: {known})")])
+        raise PlanErrors([_no_environment(name, config_dir, display)])
     return environment_from_config(name, strata_config(load_yaml(path, display), display), display, config_dir, root)
+
+
+def _no_environment(name: str, config_dir: Path, display: str) -> PlanError:
+    """Why there is no such environment, and what to do: a typo, or a folder that holds no environments."""
+    folder = display_path(config_dir)
+    if not config_dir.is_dir():
+        return PlanError(
+            display,
+            "",
+            f"no environment {name!r}: the config folder {folder} does not exist (--config-dir or "
+            "STRATA_CONFIG_DIR names the folder of your Pulumi.<env>.yaml files)",
+        )
+    known = available(config_dir)
+    if not known:
+        return PlanError(
+            display,
+            "",
+            f"no environment {name!r}: {folder} holds no Pulumi.<env>.yaml files; point --config-dir (or "
+            "STRATA_CONFIG_DIR) at the folder that does (stackConfigDir in Pulumi.yaml)",
+        )
+    return PlanError(display, "", f"no environment {name!r} (known: {', '.join(known)})" + did_you_mean(name, known))
 
 
 def environment_from_config(
     name: str, config: Mapping[str, Any], display: str, config_dir: Path = CONFIG_DIR, root: Path | None = None
 ) -> Environment:
-    """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``)."""
-    root = root or config_dir.parent.parent
+    """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``).
+
+    ``root`` is accepted for compatibility and unused: paths are shown as given (see :func:`display_path`).
+    """
+    del root
     try:
         settings = EnvironmentSettings.model_validate(dict(config))
     except ValidationError as exc:
-        raise PlanErrors(_config_errors(from_validation(exc, display))) from None
+        raise PlanErrors(_config_errors(from_validation(exc, display, model=EnvironmentSettings))) from None
 
     errors: list[PlanError] = []
     entries: list[ClusterEntry] = []
@@ -155,7 +235,7 @@ def environment_from_config(
         field = f'config."strata:clusters"[{i}]'
         entries.extend(_validate_cluster(raw, display, field, errors))
     if settings.inventory is not None:
-        entries.extend(_inventory(settings.inventory, display, config_dir, root, errors))
+        entries.extend(_inventory(settings.inventory, display, config_dir, errors))
 
     seen: dict[str, ClusterEntry] = {}
     for entry in entries:
@@ -194,7 +274,9 @@ def _validate_cluster(raw: Any, file: str, field: str, errors: list[PlanError]) 
     except ValidationError as exc:
         cluster = raw.get("name") if isinstance(raw, dict) else None
         name = cluster if isinstance(cluster, str) else None
-        errors.extend(from_validation(exc, file, field, name, union_tags=[t.value for t in Target]))
+        target = raw.get("target") if isinstance(raw, dict) else None
+        model = _SPECS.get(target) if isinstance(target, str) else None
+        errors.extend(from_validation(exc, file, field, name, union_tags=[t.value for t in Target], model=model))
         return []
     return [ClusterEntry(spec, file, field)]
 
@@ -242,9 +324,8 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     host: dict[str, Any] = {}
     for column, cell in row.items():
-        if column is None or cell is None or cell == "":
+        if cell == "":
             continue
-        column = column.strip()
         if column in ("address", "user", "port"):
             host[column] = _scalar(cell) if column == "port" else cell
             continue
@@ -260,19 +341,85 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _inventory(
-    inventory: Inventory, env_file: str, config_dir: Path, root: Path, errors: list[PlanError]
-) -> list[ClusterEntry]:
-    path = (config_dir / inventory.file).resolve()
-    display = _display(path, root)
+def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a CSV inventory, each with the line it starts on.
+
+    A row with fewer or more values than the header has columns is an error, never a guess: silently
+    padding it would shift every later value into the wrong field (a site named after its address), and
+    dropping the extra values would lose a label. Both name the file, line and column.
+    """
+    rows: list[tuple[str, dict[str, Any]]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            errors.append(PlanError(display, "line 1", "the inventory is empty; line 1 is the header (name,...)"))
+            return []
+        columns = [c.strip() for c in header]
+        bad = False
+        for i, column in enumerate(columns, start=1):
+            if not column:
+                errors.append(PlanError(display, f"line 1, column {i}", "empty column name in the header"))
+                bad = True
+            elif columns.index(column) != i - 1:
+                errors.append(
+                    PlanError(
+                        display,
+                        f"line 1, column {i}",
+                        f"column {column!r} is already column {columns.index(column) + 1}; remove one of them",
+                    )
+                )
+                bad = True
+        if bad:
+            return []
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue  # blank lines separate groups of sites; they are no row
+            where = f"line {line}"
+            if len(cells) < len(columns):
+                missing = columns[len(cells)]
+                errors.append(
+                    PlanError(
+                        display,
+                        f"{where}, column {len(cells) + 1} ({missing})",
+                        f"the row ends after {len(cells)} values but the header has {len(columns)} columns "
+                        f"({', '.join(columns)}): a value is missing here or earlier, and every value after a "
+                        "missing one is in the wrong column. Keep the comma of an empty value (a,,c)",
+                    )
+                )
+                continue
+            if len(cells) > len(columns):
+                extra = ", ".join(repr(c) for c in cells[len(columns) :])
+                errors.append(
+                    PlanError(
+                        display,
+                        f"{where}, column {len(columns) + 1}",
+                        f"the row has {len(cells)} values but the header has {len(columns)} columns: {extra} "
+                        "has no column. Add a column to the header, or quote a value that contains a comma",
+                    )
+                )
+                continue
+            rows.append((where, _csv_row(dict(zip(columns, cells, strict=True)))))
+    return rows
+
+
+def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: list[PlanError]) -> list[ClusterEntry]:
+    path = config_dir / inventory.file
+    display = display_path(path)
     if not path.is_file():
-        errors.append(PlanError(env_file, 'config."strata:inventory".file', f"{inventory.file} does not exist"))
+        errors.append(
+            PlanError(
+                env_file,
+                'config."strata:inventory".file',
+                f"{display} does not exist; the path is relative to the config folder {display_path(config_dir)}",
+            )
+        )
         return []
     rows: list[tuple[str, dict[str, Any]]] = []
     if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=2):  # line 1 is the header
-                rows.append((f"line {n}", _csv_row(row)))
+        rows = _csv_rows(path, display, errors)
     else:
         try:
             data = load_yaml(path, display)

@@ -1,13 +1,15 @@
-"""Plan an environment offline: every cluster resolved against the catalogue, every error collected.
+"""Plan an environment offline: every cluster resolved against the catalogue and checked, every error collected.
 
-This is what ``strata plan`` prints and what the Pulumi program runs first: nothing is registered with
-Pulumi until the whole environment has resolved cleanly.
+This is what ``strata plan`` prints and what the Pulumi program runs first (:func:`check_environment`, one
+function for both): nothing is registered with Pulumi until the whole environment has resolved and every
+cluster has passed its component's rules, so a green plan is a green deployment.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +17,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from components.clusters.checks import Problem, check_cluster
+from components.clusters.secrets import SEALED, ConfigLookup
 from components.clusters.spec import parse_settings
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.drift import resolve_drift
-from packs.errors import PlanError, PlanErrors, from_validation
+from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import DriftAction, Layer
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
@@ -58,6 +62,8 @@ class ClusterPlan:
 class EnvironmentPlan:
     environment: Environment
     clusters: tuple[ClusterPlan, ...]
+    #: Secret sources absent where the plan ran (unset variables, missing files): ``pulumi up`` needs them.
+    needs: tuple[PlanError, ...] = ()
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
         """The documented ``--json`` document (schema ``strata.plan/v1``)."""
@@ -148,6 +154,81 @@ def _settings_errors(entry: ClusterEntry, plan: ResolvedPlan) -> list[PlanError]
     return errors
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`check_environment` found: the clusters' plans, the errors, and the secrets a deploy needs."""
+
+    plans: list[ClusterPlan]
+    errors: list[PlanError]
+    needs: list[PlanError]
+
+
+def check_environment(
+    environment: Environment,
+    entries: Sequence[ClusterEntry],
+    catalogue: Catalogue,
+    config: ConfigLookup | None = None,
+) -> Verdict:
+    """THE check of an environment, shared by ``strata plan`` and the Pulumi program.
+
+    Resolves every cluster, checks the profiles' cluster settings, then runs every component rule
+    (components/clusters/checks) with the tags the component will receive and every secret the cluster and
+    its packs read. ``config`` reads ``{config: ...}`` secret references: the stack's configuration in the
+    program, the stack's config file in the plan. The program refuses to start on any error or need; the
+    plan fails on errors and lists the needs.
+    """
+    plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
+    needs: list[PlanError] = []
+    for cp in plans:
+        spec = cp.entry.spec
+        secrets = {f"variables.{p.name}.{var}": ref for p in cp.plan.packs for var, ref in p.secrets.items()}
+        for found in check_cluster(spec, cp.plan.settings(), environment.tags(spec), secrets, config):
+            (needs if found.absent else errors).append(_locate(environment, cp, found))
+    return Verdict(plans, errors, needs)
+
+
+def _locate(environment: Environment, cp: ClusterPlan, found: Problem) -> PlanError:
+    """Point a component rule's problem at the line to edit: the cluster's field, the environment's tags, or
+    the profile (or pack) that set a cluster setting."""
+    entry, name = cp.entry, cp.entry.spec.name
+    if found.field == "tags":
+        return PlanError(environment.file, 'config."strata:tags"', found.message, name)
+    if found.field.startswith("settings."):
+        group, _, leaf = found.field.removeprefix("settings.").partition(".")
+        pack = next((p for p in cp.plan.packs if p.cluster_setting and p.source.name == group), None)
+        origin = pack.provenance.get(leaf) if pack is not None and leaf else None
+        if origin is not None:
+            return PlanError(origin.file, origin.path, f"{found.message} (cluster setting {found.field})", name)
+        where = f" of pack {pack.ref}" if pack is not None else ""
+        return PlanError(entry.file, entry.field, f"cluster setting {found.field}{where}: {found.message}", name)
+    path = f"{entry.field}.{found.field}" if found.field else entry.field
+    return PlanError(entry.file, path, found.message, name)
+
+
+def file_config(path: Path, project: str = "strata") -> ConfigLookup:
+    """Look ``{config: ...}`` secret references up in a stack config file, as the offline plan must.
+
+    A ``secure:`` value is present but sealed (only the Pulumi engine decrypts it); a bare key belongs to the
+    project, as in ``pulumi config set``.
+    """
+    try:
+        raw = load_yaml(path, str(path)) if path.is_file() else None
+    except PlanErrors:
+        raw = None
+    config = raw.get("config") if isinstance(raw, dict) else None
+    values: dict[str, Any] = config if isinstance(config, dict) else {}
+
+    def lookup(namespace: str | None, key: str) -> str | None:
+        value = values.get(f"{namespace or project}:{key}")
+        if value is None:
+            return None
+        if isinstance(value, dict) and "secure" in value:
+            return SEALED
+        return value if isinstance(value, str) else json.dumps(value)
+
+    return lookup
+
+
 def plan_environment(
     name: str,
     cluster: str | None = None,
@@ -175,7 +256,7 @@ def _plan_environment(
             raise PlanErrors(
                 [PlanError(environment.file, "", f"no cluster {cluster!r} in environment {name} ({shown})")]
             ) from None
-    plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
-    if errors:
-        raise PlanErrors(errors)
-    return EnvironmentPlan(environment, tuple(plans))
+    verdict = check_environment(environment, entries, catalogue, file_config(config_dir / f"Pulumi.{name}.yaml"))
+    if verdict.errors:
+        raise PlanErrors(verdict.errors)
+    return EnvironmentPlan(environment, tuple(verdict.plans), tuple(sorted(set(verdict.needs))))

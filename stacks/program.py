@@ -25,19 +25,20 @@ from typing import Any
 import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
-from components.packstack import PackStack, secret_problems
+from components.clusters.secrets import pulumi_config
+from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
 from stacks.contract import EXPORT_KEY, export_outputs
 from stacks.environment import (
     CONFIG_DIR,
-    KNOWN_KEYS,
     Environment,
+    display_path,
     environment_from_config,
     strata_config,
 )
 from stacks.naming import StackSelection, parse_stack, select
-from stacks.plan import ClusterPlan, plan_clusters
+from stacks.plan import ClusterPlan, check_environment
 
 #: Stack output: cluster -> ``<pack>.<variable>`` -> URN of the resource holding a generated secret.
 GENERATED_KEY = "generated_secrets"
@@ -53,12 +54,24 @@ def _config_value(text: str | None) -> Any:
         return text
 
 
+def _stack_config() -> tuple[dict[str, Any], set[str]]:
+    """Every config value of the running stack (structured values decoded) and which keys are secrets."""
+    from pulumi.runtime import config as runtime_config
+
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret = {k for k in values if runtime_config.is_config_secret(k)}
+    return {k: _config_value(v) if isinstance(v, str) else v for k, v in values.items()}, secret
+
+
 def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -> Environment:
-    """The stack's own ``strata:`` config when it has clusters, else the environment's file."""
-    config = pulumi.Config("strata")
-    own = {key: _config_value(config.get(key)) for key in KNOWN_KEYS}
-    own = {k: v for k, v in own.items() if v is not None}
-    display = str(Path("stacks/config") / f"Pulumi.{selection.environment}.yaml")
+    """The stack's own ``strata:`` config when it has clusters, else the environment's file.
+
+    Either way it goes through the same :func:`strata_config` as the plan, so an unknown or misspelt key is
+    refused by ``pulumi up`` exactly as by ``strata plan``.
+    """
+    display = display_path(config_dir / f"Pulumi.{selection.environment}.yaml")
+    values, secret = _stack_config()
+    own = strata_config({"config": values}, display, secret)
     if "clusters" in own or "inventory" in own:
         return environment_from_config(selection.environment, own, display, config_dir)
     path = config_dir / f"Pulumi.{selection.environment}.yaml"
@@ -68,24 +81,14 @@ def read_environment(selection: StackSelection, config_dir: Path = CONFIG_DIR) -
     return environment_from_config(selection.environment, raw, display, config_dir)
 
 
-def _validate_components(plans: Sequence[ClusterPlan]) -> list[PlanError]:
-    """Each component's own checks and every secret's source, for every cluster before anything is registered."""
+def _missing_extras(plans: Sequence[ClusterPlan]) -> list[PlanError]:
+    """A target whose cloud SDK is not installed where the program runs, named with the extra to install."""
     errors: list[PlanError] = []
     for cp in plans:
-        spec = cp.entry.spec
         try:
-            cls = component_class(spec.target)
+            component_class(cp.entry.spec.target)
         except MissingExtraError as exc:
-            errors.append(PlanError(cp.entry.file, f"{cp.entry.field}.target", str(exc), spec.name))
-            continue
-        errors.extend(PlanError(cp.entry.file, cp.entry.field, p, spec.name) for p in secret_problems(cp.plan))
-        validate = getattr(cls, "validate", None)
-        if validate is None:
-            continue
-        try:
-            validate(spec, cp.plan.settings())
-        except ValueError as exc:
-            errors.append(PlanError(cp.entry.file, cp.entry.field, str(exc), spec.name))
+            errors.append(PlanError(cp.entry.file, f"{cp.entry.field}.target", str(exc), cp.entry.spec.name))
     return errors
 
 
@@ -95,9 +98,10 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     try:
         environment = read_environment(selection, config_dir)
         entries = select(environment, selection)
-        catalogue = load_catalogue(packs_dir)
-        plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
-        errors += _validate_components(plans)
+        # The very check `strata plan` runs; here a secret that cannot be read is an error like any other.
+        verdict = check_environment(environment, entries, load_catalogue(packs_dir), pulumi_config)
+        plans = verdict.plans
+        errors = verdict.errors + verdict.needs + _missing_extras(plans)
         if errors:
             raise PlanErrors(errors)
     except PlanErrors as exc:

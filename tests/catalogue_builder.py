@@ -67,6 +67,8 @@ def on_disk(
 ) -> Path:
     """Write a catalogue under ``root/packs``; return that folder."""
     base = root / "packs"
+    for folder in ("catalog", "profiles"):  # a catalogue always has both, even when one is empty
+        (base / folder).mkdir(parents=True, exist_ok=True)
     for doc in packs:
         folder = base / "catalog" / doc["name"] / doc["version"]
         folder.mkdir(parents=True, exist_ok=True)

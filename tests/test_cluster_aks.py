@@ -11,12 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from components.clusters import build_cluster
-from components.clusters.aks import (
-    AKS_AAD_SERVER_ID,
-    AksCluster,
-    exec_kubeconfig_from_credential,
-    validate_settings,
-)
+from components.clusters.aks import AKS_AAD_SERVER_ID, AksCluster, exec_kubeconfig_from_credential
+from components.clusters.checks.aks import validate_settings
 from components.clusters.spec import AksClusterSpec
 from packs.model import Target
 from tests.mocks import GraphMocks, is_secret, resolve, settle

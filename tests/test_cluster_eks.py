@@ -14,18 +14,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from components.clusters import build_cluster
-from components.clusters.eks import (
-    EKS_UNSUPPORTED_ZONE_IDS,
-    EksCluster,
+from components.clusters.checks.eks import (
     instance_architecture,
     kubelet_refuses_label,
     partition_for,
-    pick_zones,
-    plan_subnets,
-    spot_warnings,
     validate,
     validate_settings,
 )
+from components.clusters.eks import EKS_UNSUPPORTED_ZONE_IDS, EksCluster, pick_zones, plan_subnets, spot_warnings
 from components.clusters.spec import EksClusterSpec
 from packs.model import Target
 from tests.mocks import GraphMocks, is_secret, resolve, settle

@@ -15,19 +15,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from components.clusters import build_cluster
-from components.clusters.gke import (
-    AUTH_PLUGIN,
+from components.clusters.checks.gke import (
     GCP_LABEL_KEY,
     GCP_LABEL_VALUE,
-    NODE_ROLES,
-    GkeCluster,
     gcp_label_key,
     gcp_label_value,
     gcp_labels,
-    node_service_account_id,
     validate,
     validate_settings,
 )
+from components.clusters.gke import AUTH_PLUGIN, NODE_ROLES, GkeCluster, node_service_account_id
 from components.clusters.spec import GkeClusterSpec
 from packs.model import Target
 from tests.mocks import GraphMocks, is_secret, resolve, settle

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
+from typer.testing import CliRunner
 
 from packs.catalogue import load_catalogue
 from packs.model import Pack
+from stacks.cli import app
 from stacks.environment import CONFIG_DIR, environment_from_config, strata_config
 from stacks.plan import plan_clusters
 
@@ -45,3 +48,22 @@ def test_ci_runs_the_readme_test_command_and_it_shows_progress() -> None:
     pytest = next(s for s in steps if s[:3] == ["python", "-m", "pytest"])
     assert not {"-q", "--quiet"} & set(pip) and "--progress-bar" in pip  # each package is named as it installs
     assert not {"-q", "--quiet"} & set(pytest)  # one line per test file as it runs
+
+
+def test_error_example_is_the_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's error block is exactly what the terminal shows for the mistakes the README describes."""
+    section = README.split("Every mistake is reported before anything is built", 1)[1]
+    expected = re.search(r"```\n(.*?)```", section, re.S).group(1).strip()
+    dev = (CONFIG_DIR / "Pulumi.dev.yaml").read_text()
+    mistakes = dev.replace('kubernetes_version: "1.34"', "kubernetes_version: 1.30", 1)
+    mistakes = mistakes.replace("target: aks", "target: ask").replace(
+        "master_authorized_networks:", "master_authorized_network:"
+    )
+    assert mistakes.count("1.30") == 1 and "ask" in mistakes and "network:" in mistakes
+    config = tmp_path / "stacks" / "config"
+    config.mkdir(parents=True)
+    (config / "Pulumi.dev.yaml").write_text(mistakes)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["plan", "--env", "dev", "--config-dir", "stacks/config"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == expected

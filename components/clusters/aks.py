@@ -18,15 +18,14 @@ What it creates, and why each choice was made:
 from __future__ import annotations
 
 import base64
-import ipaddress
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import yaml
 from pulumi_azure_native import authorization, containerservice, resources
 
+from components.clusters.checks.aks import validate_spec
 from components.clusters.contract import (
     ClusterComponent,
     ClusterContract,
@@ -34,7 +33,7 @@ from components.clusters.contract import (
     exec_kubeconfig,
     make_provider,
 )
-from components.clusters.spec import AksClusterSpec, AksNodePool, AksSettings, read_settings
+from components.clusters.spec import AksClusterSpec, AksNodePool
 from packs.model import Target
 
 #: The application id of the AKS Entra ID server app; every AKS cluster with managed AAD accepts tokens for it.
@@ -46,17 +45,6 @@ KUBELOGIN_INSTALL_HINT = (
 )
 #: The StorageClass the Azure Disk CSI driver installs on every AKS cluster.
 STORAGE_CLASS = "managed-csi"
-#: Address space of the virtual network AKS creates when none is given; pods and services must stay clear of it.
-AKS_MANAGED_VNET = ipaddress.ip_network("10.224.0.0/12")
-#: Ranges AKS refuses for the service (and overlay pod) address range.
-AKS_RESERVED_RANGES = tuple(
-    ipaddress.ip_network(n) for n in ("169.254.0.0/16", "172.30.0.0/16", "172.31.0.0/16", "192.0.2.0/24")
-)
-#: DNS prefixes are 1-54 characters: the API server FQDN adds a random suffix and the region's zone.
-DNS_PREFIX_MAX = 54
-#: AKS refuses system pools that cannot hold its own add-ons.
-SYSTEM_POOL_MIN_PODS = 30
-RESERVED_LABEL_PREFIXES = ("kubernetes.azure.com/",)
 
 
 # ----------------------------------------------------------------------------------------- kubeconfig
@@ -96,86 +84,6 @@ def _from_credentials(name: str, result: Any) -> str:
     return exec_kubeconfig_from_credential(name, base64.b64decode(kubeconfigs[0].value).decode("utf-8"))
 
 
-# ----------------------------------------------------------------------------------------- validation
-
-
-def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:
-    """The profile's cluster settings as :class:`AksSettings`; errors name the settings path."""
-    return read_settings(AksSettings, settings)
-
-
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_network(spec: AksClusterSpec, settings: AksSettings) -> None:
-    net = settings.network
-    if net.network_dataplane == "cilium":
-        if net.network_plugin_mode != "overlay":
-            raise ValueError(
-                "settings.network.network_plugin_mode: the cilium dataplane needs overlay mode here (pods get no "
-                f"subnet of their own), got {net.network_plugin_mode!r}"
-            )
-        if net.network_policy not in ("cilium", None):
-            raise ValueError(
-                "settings.network.network_policy: the cilium dataplane enforces policy itself; use 'cilium' or "
-                f"leave it unset, got {net.network_policy!r}"
-            )
-    elif net.network_policy == "cilium":
-        raise ValueError("settings.network.network_policy: 'cilium' needs settings.network.network_dataplane: cilium")
-
-    for field, cidr in (("service_cidr", spec.service_cidr), ("pod_cidr", spec.pod_cidr)):
-        network = ipaddress.ip_network(cidr)
-        if network.overlaps(AKS_MANAGED_VNET):
-            raise ValueError(f"{field}: {cidr} overlaps {AKS_MANAGED_VNET}, the virtual network AKS creates for nodes")
-        for reserved in AKS_RESERVED_RANGES:
-            if network.overlaps(reserved):
-                raise ValueError(f"{field}: {cidr} overlaps {reserved}, which AKS reserves")
-
-
-def _check_pools(pools: Sequence[AksNodePool]) -> None:
-    seen: set[str] = set()
-    for i, pool in enumerate(pools):
-        where = f"node_pools[{i}]"
-        if pool.name in seen:
-            raise ValueError(f"{where}.name: {pool.name!r} is used by another pool")
-        seen.add(pool.name)
-        if not pool.name[0].isalpha():
-            raise ValueError(f"{where}.name: AKS pool names start with a lowercase letter, got {pool.name!r}")
-        if pool.system and pool.min_size < 1:
-            raise ValueError(f"{where}.min_size: a system pool needs at least one node, got {pool.min_size}")
-        if pool.system and pool.max_pods < SYSTEM_POOL_MIN_PODS:
-            raise ValueError(
-                f"{where}.max_pods: a system pool must allow at least {SYSTEM_POOL_MIN_PODS} pods, got {pool.max_pods}"
-            )
-        for key in pool.labels:
-            if key.startswith(RESERVED_LABEL_PREFIXES):
-                raise ValueError(f"{where}.labels: {key!r} uses a prefix AKS reserves for itself")
-
-
-def validate_spec(spec: AksClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:
-    """Every AKS-specific rule the spec model cannot know, checked before a single resource exists.
-
-    Each of these would otherwise fail only after the resource group (and sometimes the cluster) had been
-    created, leaving a half-built environment behind.
-    """
-    parsed = validate_settings(settings)
-    if len(spec.name) > DNS_PREFIX_MAX:
-        raise ValueError(f"name: {spec.name!r} is longer than {DNS_PREFIX_MAX} characters, the AKS DNS prefix limit")
-    if spec.tenant_id is not None and not _is_guid(spec.tenant_id):
-        raise ValueError(f"tenant_id: {spec.tenant_id!r} is not a GUID")
-    for i, group in enumerate(spec.admin_group_object_ids):
-        if not _is_guid(group):
-            raise ValueError(f"admin_group_object_ids[{i}]: {group!r} is not an Entra ID object id (GUID)")
-    _check_network(spec, parsed)
-    _check_pools(spec.node_pools)
-    return parsed
-
-
 # ----------------------------------------------------------------------------------------- the component
 
 
@@ -199,14 +107,9 @@ def _scaling(pool: AksNodePool) -> dict[str, Any]:
 class AksCluster(ClusterComponent):
     """An AKS cluster with Entra ID + Azure RBAC, workload identity and separately managed node pools."""
 
-    @staticmethod
-    def validate(spec: AksClusterSpec, settings: Mapping[str, Mapping[str, Any]] | None = None) -> AksSettings:
-        """The component's own checks, creating nothing.
-
-        The environment program calls this for every cluster before anything is registered, so a bad AKS
-        setting is reported as a plan error instead of failing half-way through a deployment.
-        """
-        return validate_spec(spec, settings)
+    #: The component's own checks, creating nothing; the plan and the program run them for every cluster
+    #: before anything is registered (components/clusters/checks).
+    validate = staticmethod(validate_spec)
 
     def __init__(
         self,
@@ -218,7 +121,7 @@ class AksCluster(ClusterComponent):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         # Checked before even the component registers: a rejected spec leaves nothing behind in the stack.
-        parsed = self.validate(spec, settings)
+        parsed = validate_spec(spec, settings, tags)
         super().__init__("strata:clusters:AksCluster", name, None, opts)
 
         all_tags = {**dict(tags or {}), **spec.labels}
@@ -409,6 +312,4 @@ __all__ = [
     "KUBELOGIN_ARGS",
     "AksCluster",
     "exec_kubeconfig_from_credential",
-    "validate_settings",
-    "validate_spec",
 ]

@@ -648,13 +648,27 @@ AnyClusterSpec = Annotated[
 S = TypeVar("S", bound=BaseModel)
 
 
+_SETTINGS: dict[tuple[type[BaseModel], str], BaseModel] = {}
+
+
 def read_settings(model: type[S], settings: Mapping[str, Mapping[str, Any]] | None) -> S:
-    """The profile's cluster settings as ``model``; a ValueError names every bad ``settings.<path>``."""
+    """The profile's cluster settings as ``model``; a ValueError names every bad ``settings.<path>``.
+
+    Remembered by content: every site of a fleet shares its profile's settings, and the plan and the program
+    check all of them before anything is built (the models are frozen, so sharing one is safe).
+    """
+    key = (model, repr(settings))
+    known = _SETTINGS.get(key)
+    if known is not None:
+        return known  # type: ignore[return-value]
     try:
-        return model.model_validate(dict(settings or {}))
+        parsed = model.model_validate(dict(settings or {}))
     except ValidationError as exc:
         problems = "; ".join(f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ValueError(problems) from None
+    if len(_SETTINGS) < 1024:
+        _SETTINGS[key] = parsed
+    return parsed
 
 
 def parse_settings(spec: ClusterSpec, settings: Mapping[str, Mapping[str, Any]]) -> BaseModel | None:

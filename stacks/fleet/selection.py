@@ -20,7 +20,7 @@ from stacks import naming
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.fleet.drift import ClusterLayout
 from stacks.fleet.model import FleetStack
-from stacks.plan import ClusterPlan, plan_clusters
+from stacks.plan import ClusterPlan, check_environment, file_config
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What the program is made of: a change to any of these can change what any stack deploys.
@@ -110,9 +110,12 @@ def select_stacks(
         if any(m.spec.name in chosen_names for m in members):
             groups[name] = members
     entries = [e for members in groups.values() for e in members]
-    plans, errors = plan_clusters(entries, load_catalogue(packs_dir), environment.settings.drift, environment.file)
-    if errors:
-        raise PlanErrors(errors)
+    # The very check `strata plan` and the program run: a fleet never starts on an environment that cannot deploy.
+    config = file_config(config_dir / f"Pulumi.{env}.yaml")
+    verdict = check_environment(environment, entries, load_catalogue(packs_dir), config)
+    if verdict.errors:
+        raise PlanErrors(verdict.errors)
+    plans = verdict.plans
     program = program_digest(root)
     settings = environment.settings.model_dump(mode="json", exclude={"clusters", "inventory"})
     stacks = []

@@ -140,10 +140,10 @@ def test_groups_split_on_what_the_environment_sets(tmp_path: Path) -> None:
     text = render(clusters, True, Console(file=io.StringIO(), width=200))
     assert text.count("clusters with this plan") == 2  # the single site is shown as itself
     assert re.search(
-        r"deployment\.replicas\s*│ 3\s*│ env-variable\s*│ stacks/config/inventories/edge-sites.csv: "
-        r"each cluster's own entry, variables.envoy-gateway.replicas",
+        r"deployment\.replicas\s*│ 3\s*│ env-variable\s*│ \S*edge-sites",
         text,
     )
+    assert "each cluster's own entry" in text and "variables.envoy-gateway.replicas" in text
 
 
 def test_values_templated_with_facts_group_and_show_the_template(tmp_path: Path) -> None:
