@@ -14,7 +14,16 @@ from typing import Annotated, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from packs.paths import format_path, parse_path
 
@@ -379,6 +388,24 @@ class Pack(Frozen):
         for spec in value.values():
             _specifier(spec)
         return value
+
+    @field_validator("variables")
+    @classmethod
+    def _no_secrets_in_eks_addons(cls, variables: tuple[Variable, ...], info: ValidationInfo) -> tuple[Variable, ...]:
+        """EKS keeps an add-on's ``configuration_values`` as plain text and returns them to anyone who may call
+        ``DescribeAddon``, so a secret variable there would leak whatever protection Pulumi gives it."""
+        source = info.data.get("source")
+        if not (isinstance(source, ManagedSource) and source.service is ManagedService.EKS_ADDON):
+            return variables
+        secret = [f"variables[{i}] ({v.name})" for i, v in enumerate(variables) if v.secret]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: an eks-addon pack cannot take secret variables, because EKS stores add-on "
+                "configuration values in plain text and returns them from DescribeAddon; keep the secret in a "
+                "Kubernetes Secret the add-on reads (created by a helm or manifests pack, or outside strata) and "
+                "pass only its name, or install the component as a helm pack, whose values Pulumi keeps encrypted"
+            )
+        return variables
 
     @model_validator(mode="after")
     def _consistent(self) -> Pack:
