@@ -51,7 +51,11 @@ def _try(refs: tuple[str, ...], target: Target) -> tuple[str | None, list[PlanEr
     errors: list[PlanError] = []
     capabilities = ("cni", "storage-class") if target is Target.EXISTING else ()
     for version in reversed(_kubernetes_versions(target)):
-        facts = ClusterFacts(name="lint", target=target, kubernetes_version=version, capabilities=capabilities)
+        # Facts every cluster of the target has (a GKE cluster always knows its project).
+        extra = {"project": "lint-project-1"} if target is Target.GKE else {}
+        facts = ClusterFacts(
+            name="lint", target=target, kubernetes_version=version, capabilities=capabilities, extra=extra
+        )
         _, errors = Resolver(CATALOGUE).try_resolve(ClusterRequest(facts, refs))
         errors = [e for e in errors if "(required, no default)" not in e.message]
         if not errors:
