@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 
 from components.clusters.contract import ClusterContract
-from packs.model import AZURE_BUILTIN_ROLES, Identity
+from packs.model import AZURE_BUILTIN_ROLES, AzureRoleGrant, Identity
 
 AZURE_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 
@@ -139,19 +139,21 @@ def _azure(
     resources: list[pulumi.Resource] = [identity, credential]
     if need.azure_roles:
         client = authorization.get_client_config_output()
-        scope = pulumi.Output.all(client.subscription_id, wi.resource_group).apply(
-            lambda a: f"/subscriptions/{a[0]}/resourceGroups/{a[1]}"
-        )
-        for role in need.azure_roles:
-            guid = AZURE_BUILTIN_ROLES[role]
+        for grant in need.azure_roles:
+            guid = AZURE_BUILTIN_ROLES[grant.role]
+            subscription = pulumi.Output.from_input(grant.subscription or client.subscription_id)
+            group = pulumi.Output.from_input(grant.resource_group or wi.resource_group)
+            scope = pulumi.Output.all(subscription, group).apply(
+                lambda a: f"/subscriptions/{a[0]}/resourceGroups/{a[1]}"
+            )
             resources.append(
                 authorization.RoleAssignment(
-                    f"{name}-{guid[:8]}",
-                    # A stable GUID per (identity, role): re-runs update in place instead of duplicating.
-                    role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"strata/{name}/{guid}")),
+                    f"{name}-{guid[:8]}{_scope_suffix(grant.subscription, grant.resource_group)}",
+                    role_assignment_name=_assignment_name(name, guid, grant, scope),
                     principal_id=identity.principal_id,
                     principal_type="ServicePrincipal",
-                    role_definition_id=client.subscription_id.apply(
+                    # A built-in role is referenced through the subscription of the scope it is assigned at.
+                    role_definition_id=subscription.apply(
                         lambda s, g=guid: f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{g}"
                     ),
                     scope=scope,
@@ -159,6 +161,29 @@ def _azure(
                 )
             )
     return PackIdentity({"azure_client_id": identity.client_id}, resources)
+
+
+def _scope_suffix(*explicit: str | None) -> str:
+    """Resource-name suffix for a grant at an explicit scope; none for the cluster's own scope.
+
+    Grants at the cluster's scope keep the names they always had, so upgrading strata does not replace them;
+    two grants of one role at different explicit scopes get different names.
+    """
+    if not any(explicit):
+        return ""
+    return "-" + hashlib.sha256("/".join(e or "" for e in explicit).encode()).hexdigest()[:8]
+
+
+def _assignment_name(name: str, guid: str, grant: AzureRoleGrant, scope: pulumi.Output[str]) -> pulumi.Input[str]:
+    """A stable GUID per (identity, role[, scope]): re-runs update in place instead of duplicating.
+
+    Azure refuses a second assignment of one role to one principal at one scope, so the GUID of a grant at the
+    cluster's scope stays what it always was; a grant at an explicit scope also hashes the scope, so moving it
+    (a new DNS zone resource group) creates the new assignment before deleting the old one without a clash.
+    """
+    if grant.subscription is None and grant.resource_group is None:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"strata/{name}/{guid}"))
+    return scope.apply(lambda sc: str(uuid.uuid5(uuid.NAMESPACE_URL, f"strata/{name}/{guid}{sc.lower()}")))
 
 
 def _gcp(
@@ -177,9 +202,15 @@ def _gcp(
     )
     resources: list[pulumi.Resource] = [account]
     member = account.email.apply(lambda e: f"serviceAccount:{e}")
-    for role in need.gcp_roles:
-        slug = role.rsplit("/", 1)[-1].replace(".", "-").lower()
-        resources.append(projects.IAMMember(f"{name}-{slug}", project=project, role=role, member=member, opts=opts))
+    for grant in need.gcp_roles:
+        slug = grant.role.rsplit("/", 1)[-1].replace(".", "-").lower()
+        # A binding in the cluster's own project keeps its old name: renaming an IAMMember would delete the
+        # (identical, non-authoritative) binding the new one just created.
+        where = grant.project or project
+        suffix = "" if where == project else f"-{where}"
+        resources.append(
+            projects.IAMMember(f"{name}-{slug}{suffix}", project=where, role=grant.role, member=member, opts=opts)
+        )
     resources.append(
         serviceaccount.IAMMember(
             f"{name}-wi",

@@ -105,6 +105,35 @@ def flatten_settings(values: Mapping[str, Any], prefix: str = "") -> dict[str, s
     return dict(sorted(out.items()))
 
 
+def protected_keys(values: Mapping[str, Any]) -> frozenset[str]:
+    """Flattened extension settings that hold a ``{{ secret.* }}`` placeholder in the plan's values.
+
+    Computed from the plan, before any secret is read, so which keys are protected never depends on a value.
+    """
+    return frozenset(
+        key
+        for key, text in flatten_settings(values).items()
+        if any(m.group(1) == "secret" for m in PLACEHOLDER.finditer(text))
+    )
+
+
+def extension_settings(
+    plan_values: Mapping[str, Any], values: pulumi.Input[Mapping[str, Any]]
+) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[dict[str, str]] | None]:
+    """AKS extension ``(configuration_settings, configuration_protected_settings)``.
+
+    Azure returns ``configurationSettings`` to anyone who can read the extension, so settings filled from a
+    secret variable go to ``configurationProtectedSettings`` (write-only in the API) and stay Pulumi secrets;
+    the rest is not secret, so diffs of ordinary settings stay readable.
+    """
+    protected = protected_keys(plan_values)
+    flat = pulumi.Output.from_input(values).apply(flatten_settings)
+    settings = pulumi.Output.unsecret(flat.apply(lambda f: {k: v for k, v in f.items() if k not in protected}))
+    if not protected:
+        return settings, None
+    return settings, pulumi.Output.secret(flat.apply(lambda f: {k: v for k, v in f.items() if k in protected}))
+
+
 def secret_problems(plan: ResolvedPlan) -> list[str]:
     """Secret variables whose source cannot be read now (missing variable, file or config key)."""
     problems = []
@@ -307,6 +336,7 @@ class PackStack(pulumi.ComponentResource):
         elif src.service is ManagedService.AKS_EXTENSION:
             from pulumi_azure_native import kubernetesconfiguration
 
+            settings, protected = extension_settings(pack.values, values)
             kubernetesconfiguration.Extension(
                 f"{name}-{pack.name}",
                 cluster_name=self.cluster.handles["cluster_name"],
@@ -316,7 +346,8 @@ class PackStack(pulumi.ComponentResource):
                 extension_type=src.name,
                 version=src.version,
                 auto_upgrade_minor_version=src.version is None,
-                configuration_settings=pulumi.Output.from_input(values).apply(flatten_settings),
+                configuration_settings=settings,
+                configuration_protected_settings=protected,
                 scope=kubernetesconfiguration.ScopeArgs(
                     cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace=pack.namespace)
                 )

@@ -14,7 +14,16 @@ from typing import Annotated, Any, Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from packs.paths import format_path, parse_path
 
@@ -264,7 +273,9 @@ class Variable(Frozen):
         default=(), description="Targets on which the variable must be set (e.g. an Azure subscription on aks)."
     )
     allowed: tuple[Any, ...] | None = Field(default=None, description="The only values accepted.")
-    pattern: str | None = Field(default=None, description="Regular expression a string value must match.")
+    pattern: str | None = Field(
+        default=None, description="Regular expression a string value, or each item of a list, must match."
+    )
     minimum: float | None = Field(default=None, description="Smallest accepted number.")
     maximum: float | None = Field(default=None, description="Largest accepted number.")
     secret: bool = Field(
@@ -346,6 +357,10 @@ class Variable(Frozen):
             return f"{value!r} is not one of {list(self.allowed)}"
         if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
             return f"{value!r} does not match pattern {self.pattern!r}"
+        if self.pattern is not None and isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                if not isinstance(item, str) or not re.fullmatch(self.pattern, item):
+                    return f"item [{i}] {item!r} does not match pattern {self.pattern!r}"
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
                 return f"{value!r} is below the minimum {self.minimum:g}"
@@ -375,24 +390,115 @@ AZURE_BUILTIN_ROLES: dict[str, str] = {
 }
 
 
+#: ``{{ values.<path> }}`` (the pack's own resolved values on this cluster) or ``{{ cluster.<fact> }}``.
+SCOPE_NAMESPACES = frozenset({"values", "cluster"})
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_\-/]+)*)\s*\}\}")
+
+
+def _scope_template(value: str) -> str:
+    """A scope is a literal or a template over the pack's values and the cluster's facts, nothing deploy-time."""
+    if "{{" in value and not _TEMPLATE.search(value):
+        raise ValueError(f"{value!r} is not a template such as '{{{{ values.extraArgs.azure-resource-group }}}}'")
+    for m in _TEMPLATE.finditer(value):
+        if m.group(1) not in SCOPE_NAMESPACES or not m.group(2):
+            raise ValueError(
+                f"{m.group(0)!r}: a grant's scope may use only {{{{ values.<path> }}}} (the pack's resolved values) "
+                "or {{ cluster.<fact> }}"
+            )
+    return value
+
+
+ScopeValue = Annotated[str, Field(min_length=1), AfterValidator(_scope_template)]
+
+
+def _azure_role(role: str) -> str:
+    if role not in AZURE_BUILTIN_ROLES:
+        raise ValueError(f"unknown Azure built-in role {role!r} (known: {sorted(AZURE_BUILTIN_ROLES)})")
+    return role
+
+
+def _gcp_role(role: str) -> str:
+    if not re.match(r"^(roles/|projects/[^/]+/roles/|organizations/\d+/roles/)[A-Za-z0-9_.]+$", role):
+        raise ValueError(f"{role!r} is not a GCP role (roles/...)")
+    return role
+
+
+class AzureRoleGrant(Frozen):
+    """An Azure built-in role for the pack's identity, on the resource group the pack actually works in.
+
+    A DNS controller edits a zone that usually lives in a shared resource group, often in another
+    subscription; granting the role on the cluster's own resource group would be refused at run time.
+    """
+
+    role: Annotated[str, AfterValidator(_azure_role)] = Field(description="Azure built-in role name.")
+    subscription: ScopeValue | None = Field(
+        default=None,
+        description="Subscription id of the scope, e.g. '{{ values.extraArgs.azure-subscription-id }}'; "
+        "default: the subscription the cluster is deployed with.",
+    )
+    resource_group: ScopeValue | None = Field(
+        default=None,
+        description="Resource group of the scope, e.g. '{{ values.extraArgs.azure-resource-group }}'; "
+        "default: the cluster's resource group.",
+    )
+
+
+class GcpRoleGrant(Frozen):
+    """A GCP IAM role for the pack's Google service account, in the project the pack actually works in."""
+
+    role: Annotated[str, AfterValidator(_gcp_role)] = Field(description="GCP role, e.g. roles/dns.admin.")
+    project: ScopeValue | None = Field(
+        default=None,
+        description="Project to bind the role in, e.g. '{{ values.extraArgs.google-project }}'; default: the "
+        "cluster's project.",
+    )
+
+
+def _policy_templates(value: Any) -> None:
+    if isinstance(value, str):
+        _scope_template(value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _policy_templates(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _policy_templates(item)
+
+
 class Identity(Frozen):
     """A workload identity the pack needs; the pack stack creates it per cloud and fills the
     ``{{ identity.* }}`` placeholders in the values (IRSA role ARN, Azure client id, GCP service account).
+
+    Grants are scoped to what the pack's values target: ``aws_policy`` strings, Azure role scopes and GCP
+    projects may use ``{{ values.<path> }}`` and ``{{ cluster.<fact> }}``, resolved per cluster at plan time
+    (a scope that cannot be resolved is a plan error). In ``aws_policy`` a list item whose template names a
+    list value becomes one item per element, so ``hostedzone/{{ values.extraArgs.zone-id-filter }}`` lists
+    exactly the zones the pack is told to manage.
     """
 
     service_account: Name = Field(description="Kubernetes service account the pack's workload runs as.")
-    aws_policy_arns: tuple[str, ...] = Field(default=(), description="AWS managed policy ARNs for IRSA.")
-    aws_policy: dict[str, Any] | None = Field(default=None, description="Inline IAM policy document.")
-    azure_roles: tuple[str, ...] = Field(default=(), description="Azure built-in role names to assign.")
-    gcp_roles: tuple[str, ...] = Field(default=(), description="GCP IAM roles for the service account.")
+    aws_policy_arns: tuple[str, ...] = Field(
+        default=(), description="AWS managed policy ARNs for IRSA (their resources are fixed by AWS)."
+    )
+    aws_policy: dict[str, Any] | None = Field(
+        default=None, description="Inline IAM policy document; strings may use {{ values.* }} and {{ cluster.* }}."
+    )
+    azure_roles: tuple[AzureRoleGrant, ...] = Field(
+        default=(),
+        description="Azure built-in roles: a role name (scope: the cluster's resource group) or "
+        "{role, subscription, resource_group}.",
+    )
+    gcp_roles: tuple[GcpRoleGrant, ...] = Field(
+        default=(), description="GCP IAM roles: a role (in the cluster's project) or {role, project}."
+    )
 
-    @field_validator("azure_roles")
+    @field_validator("azure_roles", "gcp_roles", mode="before")
     @classmethod
-    def _azure_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(roles) - set(AZURE_BUILTIN_ROLES))
-        if unknown:
-            raise ValueError(f"unknown Azure built-in roles {unknown} (known: {sorted(AZURE_BUILTIN_ROLES)})")
-        return roles
+    def _role_names(cls, value: Any) -> Any:
+        """A bare role name is a grant at the cluster's own scope (the short form released packs use)."""
+        if isinstance(value, list | tuple):
+            return [{"role": v} if isinstance(v, str) else v for v in value]
+        return value
 
     @field_validator("aws_policy_arns")
     @classmethod
@@ -402,13 +508,11 @@ class Identity(Frozen):
                 raise ValueError(f"{arn!r} is not an IAM policy ARN")
         return arns
 
-    @field_validator("gcp_roles")
+    @field_validator("aws_policy")
     @classmethod
-    def _gcp_roles(cls, roles: tuple[str, ...]) -> tuple[str, ...]:
-        for role in roles:
-            if not re.match(r"^(roles/|projects/[^/]+/roles/|organizations/\d+/roles/)[A-Za-z0-9_.]+$", role):
-                raise ValueError(f"{role!r} is not a GCP role (roles/...)")
-        return roles
+    def _policy(cls, policy: dict[str, Any] | None) -> dict[str, Any] | None:
+        _policy_templates(policy)
+        return policy
 
 
 class Constraints(Frozen):
@@ -458,6 +562,24 @@ class Pack(Frozen):
         for spec in value.values():
             _specifier(spec)
         return value
+
+    @field_validator("variables")
+    @classmethod
+    def _no_secrets_in_eks_addons(cls, variables: tuple[Variable, ...], info: ValidationInfo) -> tuple[Variable, ...]:
+        """EKS keeps an add-on's ``configuration_values`` as plain text and returns them to anyone who may call
+        ``DescribeAddon``, so a secret variable there would leak whatever protection Pulumi gives it."""
+        source = info.data.get("source")
+        if not (isinstance(source, ManagedSource) and source.service is ManagedService.EKS_ADDON):
+            return variables
+        secret = [f"variables[{i}] ({v.name})" for i, v in enumerate(variables) if v.secret]
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: an eks-addon pack cannot take secret variables, because EKS stores add-on "
+                "configuration values in plain text and returns them from DescribeAddon; keep the secret in a "
+                "Kubernetes Secret the add-on reads (created by a helm or manifests pack, or outside strata) and "
+                "pass only its name, or install the component as a helm pack, whose values Pulumi keeps encrypted"
+            )
+        return variables
 
     @model_validator(mode="after")
     def _consistent(self) -> Pack:

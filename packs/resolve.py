@@ -31,6 +31,7 @@ from packaging.version import Version
 
 from packs.catalogue import CatalogPack, CatalogProfile, Catalogue
 from packs.errors import PlanError, PlanErrors, did_you_mean
+from packs.grants import scope_identity
 from packs.model import (
     SINGLE_PACK_LAYERS,
     ClusterFacts,
@@ -942,6 +943,15 @@ class Resolver:
                     deferred.append(key)
                 if rendered is not current:
                     vals = with_value(vals, path, rendered)
+            identity = pack.identity
+            if identity is not None:
+                # Grants follow the values the pack ends up with here, so they are scoped per cluster.
+                identity, problems = scope_identity(identity, name, vals, facts, pack.variables)
+                missing = compiled.required[name] - set_vars.get(name, set())
+                unset = {v.path for v in pack.variables if v.name in missing}
+                errors.extend(
+                    PlanError(found.file, p.field, p.message, cluster) for p in problems if p.missing not in unset
+                )
             resolved.append(
                 ResolvedPack(
                     name=name,
@@ -956,7 +966,7 @@ class Resolver:
                     after=compiled.after[name],
                     provides=pack.provides,
                     requires=pack.requires,
-                    identity=pack.identity,
+                    identity=identity,
                     deferred=tuple(sorted(set(deferred))),
                     folder=str(found.folder),
                     secrets=secrets.get(name, {}),

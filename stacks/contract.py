@@ -49,25 +49,40 @@ class ClusterOutputs(BaseModel):
 
 
 def export_outputs(contract: ClusterContract, packs: PackStack) -> pulumi.Output[dict[str, Any]]:
-    """The contract as one output; the kubeconfig stays secret (so the whole entry is secret)."""
+    """The contract as one output; the kubeconfig stays secret (so the whole entry is secret).
+
+    The cluster components already fall back or stop with a clear message when the cloud leaves an output out;
+    should one still be empty here, the run ends naming the cluster and the field, never with a raw pydantic
+    traceback out of an ``apply``.
+    """
+
+    def build(v: list[Any]) -> dict[str, Any]:
+        try:
+            outputs = ClusterOutputs(
+                schema_version=SCHEMA_VERSION,
+                name=contract.name,
+                target=contract.target,
+                kubernetes_version=v[0],
+                endpoint=v[1],
+                kubeconfig=v[2],
+                oidc_issuer=v[3],
+                profiles=list(packs.profiles),
+                packs={k: PackRecord(**r) for k, r in packs.packs.items()},
+            )
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors(include_url=False))
+            raise pulumi.RunError(
+                f"cluster {contract.name} ({contract.target.value}): cannot export its contract, the cloud returned "
+                f"no usable {fields}; run `pulumi refresh` and `pulumi up` again"
+            ) from None
+        return outputs.model_dump(mode="json")
+
     return pulumi.Output.all(
         contract.kubernetes_version,
         contract.endpoint,
         contract.kubeconfig,
         contract.oidc_issuer if contract.oidc_issuer is not None else None,
-    ).apply(
-        lambda v: ClusterOutputs(
-            schema_version=SCHEMA_VERSION,
-            name=contract.name,
-            target=contract.target,
-            kubernetes_version=v[0],
-            endpoint=v[1],
-            kubeconfig=v[2],
-            oidc_issuer=v[3],
-            profiles=list(packs.profiles),
-            packs={k: PackRecord(**r) for k, r in packs.packs.items()},
-        ).model_dump(mode="json")
-    )
+    ).apply(build)
 
 
 class ContractError(Exception):

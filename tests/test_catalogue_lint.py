@@ -81,7 +81,11 @@ def _try(refs: tuple[str, ...], target: Target) -> tuple[str | None, list[PlanEr
     errors: list[PlanError] = []
     capabilities = ("cni", "storage-class") if target is Target.EXISTING else ()
     for version in reversed(_kubernetes_versions(target)):
-        facts = ClusterFacts(name="lint", target=target, kubernetes_version=version, capabilities=capabilities)
+        # Facts every cluster of the target has (a GKE cluster always knows its project).
+        extra = {"project": "lint-project-1"} if target is Target.GKE else {}
+        facts = ClusterFacts(
+            name="lint", target=target, kubernetes_version=version, capabilities=capabilities, extra=extra
+        )
         _, errors = Resolver(CATALOGUE).try_resolve(ClusterRequest(facts, refs))
         errors = [e for e in errors if "(required, no default)" not in e.message]
         if not errors:
@@ -191,13 +195,15 @@ def test_the_composition_lint_compares_versions_but_never_a_profile_with_itself(
 def test_production_hardened_composes_with_observability() -> None:
     """Both carry loki and fluent-bit at the same versions: each prod cluster can add observability, and each
     shared pack is then installed once."""
-    env = yaml.safe_load((PACKS_DIR.parent / "stacks/config/Pulumi.prod.yaml").read_text())["config"]
+    from stacks.environment import load_environment
+
     observability = next(p.ref for p in _newest() if p.name == "observability")
-    clusters = [c for c in env["strata:clusters"] if any(r.startswith("production-hardened@") for r in c["profiles"])]
-    assert {c["target"] for c in clusters} == {"eks", "aks", "gke"}
-    for c in clusters:
-        facts = ClusterFacts(name=c["name"], target=c["target"], kubernetes_version=c["kubernetes_version"])
-        request = ClusterRequest(facts, (*c["profiles"], observability), variables=c.get("variables", {}))
+    hardened = "production-hardened@"
+    entries = [e for e in load_environment("prod").clusters if any(r.startswith(hardened) for r in e.spec.profiles)]
+    assert {e.spec.target.value for e in entries} == {"eks", "aks", "gke"}
+    for e in entries:
+        spec = e.spec
+        request = ClusterRequest(spec.facts_for_plan(), (*spec.profiles, observability), variables=spec.variables)
         plan, errors = Resolver(CATALOGUE).try_resolve(request)
         assert plan is not None, "\n".join(map(str, errors))
         names = [p.name for p in plan.packs]

@@ -115,11 +115,26 @@ def test_dev_builds_three_clouds_with_identities() -> None:
     assert (
         mocks.named("dev-aks-external-dns-fic").inputs["subject"] == "system:serviceaccount:external-dns:external-dns"
     )
-    assert len([r for r in mocks.of_type("azure-native:authorization:RoleAssignment") if "external-dns" in r.name]) == 2
+    # Each identity is granted what its values target: the Route 53 zone, the Azure DNS zone's resource group in
+    # its own subscription, the project of the Cloud DNS zones -- never the cluster's resource group.
+    policy = json.loads(mocks.named("dev-eks-external-dns-irsa-inline").inputs["policy"])
+    changes = next(s for s in policy["Statement"] if "route53:ChangeResourceRecordSets" in s["Action"])
+    assert changes["Resource"] == ["arn:aws:route53:::hostedzone/Z0DEVAWS00000000000001"]
+    dns_zones = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/dns-zones"
+    grants = [r for r in mocks.of_type("azure-native:authorization:RoleAssignment") if "external-dns" in r.name]
+    assert sorted(r.inputs["roleDefinitionId"].rsplit("/", 1)[-1] for r in grants) == [
+        "acdd72a7-3385-48ef-bd42-f606fba81ae7",  # Reader
+        "befefa01-2a29-4197-83a8-272ff33ce314",  # DNS Zone Contributor
+    ]
+    assert {r.inputs["scope"] for r in grants} == {dns_zones}
+    assert all(r.inputs["roleDefinitionId"].startswith(dns_zones.split("/resourceGroups")[0]) for r in grants)
+    assert mocks.named("dev-gke-external-dns-dns-admin").inputs["project"] == "strata-dev-0001"
     gke_chart = mocks.named("dev-gke-external-dns", "kubernetes:helm.sh/v4:Chart")
     assert gke_chart.inputs["values"]["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(
         ".iam.gserviceaccount.com"
     )
+    assert gke_chart.inputs["values"]["extraArgs"] == {"google-project": "strata-dev-0001"}
+    assert eks_chart.inputs["values"]["extraArgs"] == {"zone-id-filter": ["Z0DEVAWS00000000000001"]}
     wi = mocks.named("dev-gke-external-dns-wi").inputs["member"]
     assert wi == "serviceAccount:strata-dev-0001.svc.id.goog[external-dns/external-dns]"
     # The EBS CSI add-on runs with its IRSA role.

@@ -146,11 +146,22 @@ def test_eks_plan_becomes_ordered_resources(mocks: GraphMocks, catalogue: Any) -
     ebs = mocks.named("c1-ebs-csi")
     assert ebs.inputs["serviceAccountRoleArn"] == "arn:aws:iam::123456789012:role/c1-ebs-csi-irsa"
     trust = json.loads(mocks.named("c1-ebs-csi-irsa").inputs["assumeRolePolicy"])
-    condition = trust["Statement"][0]["Condition"]["StringEquals"]
-    assert (
-        condition["oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"]
-        == "system:serviceaccount:kube-system:ebs-csi-controller-sa"
-    )
+    # Only this service account, and only tokens minted for STS: without the audience condition a token the
+    # cluster issued for any other audience (a webhook, a third-party API) could be exchanged for the role.
+    host = "oidc.eks.eu-west-1.amazonaws.com/id/ABC"
+    assert trust["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{host}"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{host}:sub": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+                    f"{host}:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    ]
     assert mocks.named("c1-ebs-csi-irsa-0").inputs["policyArn"].endswith("AmazonEBSCSIDriverPolicy")
 
     chart = mocks.named("c1-dns")
@@ -211,6 +222,22 @@ def test_edge_plan_has_no_cloud_resources(mocks: GraphMocks, catalogue: Any) -> 
 
 
 def test_identity_needed_on_a_cluster_without_one_fails_before_anything(mocks: GraphMocks, catalogue: Any) -> None:
+    # An EKS cluster whose contract carries no workload identity (IRSA off): the dns chart's values use
+    # {{ identity.aws_role_arn }}, which nothing could fill. That check alone must stop the install.
+    eks_plan = plan_for(catalogue, "eks")
+    no_irsa = contract("c1", Target.EKS, None)
+    settle()
+    before = len(mocks.resources)
+    with pytest.raises(ValueError) as info:
+        PackStack("c1", no_irsa, eks_plan)
+    assert str(info.value) == (
+        "cannot install the plan on c1:\n  pack dns@1.0.0 (addon) needs a cloud identity but eks clusters have none"
+    )
+    settle()
+    assert len(mocks.resources) == before
+
+
+def test_managed_add_on_on_the_wrong_cloud_fails_before_anything(mocks: GraphMocks, catalogue: Any) -> None:
     eks_plan = plan_for(catalogue, "eks")
     edge_contract = contract("c1", Target.EDGE, None)
     settle()

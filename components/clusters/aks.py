@@ -29,9 +29,12 @@ from components.clusters.checks.aks import validate_spec
 from components.clusters.contract import (
     ClusterComponent,
     ClusterContract,
+    MissingOutputError,
     WorkloadIdentity,
     exec_kubeconfig,
     make_provider,
+    output_or,
+    required_output,
 )
 from components.clusters.spec import AksClusterSpec, AksNodePool
 from packs.model import Target
@@ -80,7 +83,7 @@ def exec_kubeconfig_from_credential(name: str, credential_kubeconfig: str) -> st
 def _from_credentials(name: str, result: Any) -> str:
     kubeconfigs = result.kubeconfigs or []
     if not kubeconfigs:
-        raise ValueError(f"AKS returned no user credential for cluster {name!r}")
+        raise MissingOutputError(name, Target.AKS, "user credential (listManagedClusterUserCredentials)")
     return exec_kubeconfig_from_credential(name, base64.b64decode(kubeconfigs[0].value).decode("utf-8"))
 
 
@@ -275,10 +278,20 @@ class AksCluster(ClusterComponent):
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(credentials).apply(
             lambda result: _from_credentials(spec.name, result)
         )
-        endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(
-            lambda fqdns: f"https://{fqdns[0] or fqdns[1]}:443"
+        fqdn = required_output(
+            pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda fqdns: fqdns[0] or fqdns[1]),
+            spec.name,
+            Target.AKS,
+            "API server address (fqdn or private_fqdn)",
         )
-        issuer: pulumi.Output[str] = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        endpoint = fqdn.apply(lambda host: f"https://{host}:443")
+        # The spec always enables the OIDC issuer: workload identities cannot be federated without its URL.
+        issuer: pulumi.Output[str] = required_output(
+            cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None),
+            spec.name,
+            Target.AKS,
+            "OIDC issuer URL (oidc_issuer_profile.issuer_url)",
+        )
 
         ready: list[pulumi.Resource] = [cluster, *pools]
         provider = make_provider(name, Target.AKS, kubeconfig, parent=self, depends_on=ready)
@@ -291,7 +304,7 @@ class AksCluster(ClusterComponent):
                 name=spec.name,
                 target=Target.AKS,
                 facts=spec.facts_for_plan(),
-                kubernetes_version=cluster.kubernetes_version.apply(lambda v: v or spec.kubernetes_version),
+                kubernetes_version=output_or(cluster.kubernetes_version, spec.kubernetes_version),
                 endpoint=endpoint,
                 kubeconfig=kubeconfig,
                 provider=provider,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,6 +18,45 @@ import yaml
 from packs.model import ClusterFacts, Target
 
 WorkloadIdentityKind = Literal["aws-irsa", "azure-workload-identity", "gcp-workload-identity"]
+T = TypeVar("T")
+
+
+class MissingOutputError(pulumi.RunError):
+    """A cloud output the cluster cannot work without came back empty.
+
+    A ``RunError`` ends ``pulumi up`` with this message alone, like a plan error, instead of a traceback out of
+    an ``apply``: the cause is the cloud's state (a cluster still provisioning, changed outside Pulumi, or
+    refreshed from a partial read), not strata's code.
+    """
+
+    def __init__(self, cluster: str, target: Target, output: str) -> None:
+        super().__init__(
+            f"cluster {cluster} ({target.value}): the cloud returned no {output}; the cluster may still be "
+            "provisioning or was changed outside Pulumi. Run `pulumi refresh`, check the cluster in the cloud "
+            "console, then `pulumi up` again"
+        )
+        self.cluster = cluster
+        self.output = output
+
+
+def required_output(value: pulumi.Input[T | None], cluster: str, target: Target, output: str) -> pulumi.Output[T]:
+    """``value``, or a :class:`MissingOutputError` naming the cluster and the output when it is absent or empty."""
+
+    def check(v: T | None) -> T:
+        if v is None or v == "":
+            raise MissingOutputError(cluster, target, output)
+        return v
+
+    return pulumi.Output.from_input(value).apply(check)
+
+
+def output_or(value: pulumi.Input[str | None], fallback: str) -> pulumi.Output[str]:
+    """``value``, or ``fallback`` (the spec's own value) when the cloud left it out.
+
+    For outputs that only echo what the spec asked for, such as the Kubernetes version: an empty one must not
+    stop a deployment, and the spec's value is what the cluster was created with.
+    """
+    return pulumi.Output.from_input(value).apply(lambda v: v or fallback)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ from components.clusters.contract import (
     WorkloadIdentity,
     exec_kubeconfig,
     make_provider,
+    output_or,
+    required_output,
 )
 from components.clusters.spec import EksClusterSpec, EksNodePool, EksVpc
 from packs.model import Target
@@ -329,7 +331,9 @@ class EksCluster(ClusterComponent):
             ),
         )
 
-        issuer_url: pulumi.Output[str] = cluster.identities.apply(_issuer)
+        issuer_url: pulumi.Output[str] = required_output(
+            cluster.identities.apply(_issuer), spec.name, Target.EKS, "OIDC issuer (identities[].oidcs[].issuer)"
+        )
         oidc_provider = iam.OpenIdConnectProvider(
             f"{name}-oidc",
             url=issuer_url,
@@ -368,9 +372,16 @@ class EksCluster(ClusterComponent):
         ]
 
         # ---------------------------------------------------------------- kubeconfig and contract
+        endpoint = required_output(cluster.endpoint, spec.name, Target.EKS, "API server endpoint")
+        ca_data = required_output(
+            cluster.certificate_authority.apply(_ca_data),
+            spec.name,
+            Target.EKS,
+            "certificate authority data (certificate_authority.data)",
+        )
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority).apply(
-                lambda args: eks_kubeconfig(spec.name, args[0], spec.region, args[1], _ca_data(args[2]))
+            pulumi.Output.all(cluster.name, endpoint, ca_data).apply(
+                lambda args: eks_kubeconfig(spec.name, args[0], spec.region, args[1], args[2])
             )
         )
         provider = make_provider(name, Target.EKS, kubeconfig, parent=self, depends_on=node_groups)
@@ -388,8 +399,8 @@ class EksCluster(ClusterComponent):
                 name=spec.name,
                 target=Target.EKS,
                 facts=spec.facts_for_plan(),
-                kubernetes_version=cluster.version,
-                endpoint=cluster.endpoint,
+                kubernetes_version=output_or(cluster.version, spec.kubernetes_version),
+                endpoint=endpoint,
                 kubeconfig=kubeconfig,
                 provider=provider,
                 oidc_issuer=issuer_url,
@@ -578,20 +589,18 @@ def _field(value: Any, key: str) -> Any:
     return getattr(value, key, None)
 
 
-def _issuer(identities: Sequence[Any] | None) -> str:
+def _issuer(identities: Sequence[Any] | None) -> str | None:
     for identity in identities or []:
         for oidc in _field(identity, "oidcs") or []:
             issuer = _field(oidc, "issuer")
             if issuer:
                 return str(issuer)
-    raise ValueError("the EKS cluster reports no OIDC issuer")
+    return None
 
 
-def _ca_data(certificate_authority: Any) -> str:
+def _ca_data(certificate_authority: Any) -> str | None:
     data = _field(certificate_authority, "data")
-    if not data:
-        raise ValueError("the EKS cluster reports no certificate authority data")
-    return str(data)
+    return str(data) if data else None
 
 
 __all__ = [

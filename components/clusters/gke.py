@@ -33,6 +33,8 @@ from components.clusters.contract import (
     WorkloadIdentity,
     exec_kubeconfig,
     make_provider,
+    output_or,
+    required_output,
 )
 from components.clusters.spec import GkeClusterSpec, GkeNodePool
 from packs.model import Target
@@ -330,11 +332,16 @@ class GkeCluster(ClusterComponent):
             )
 
         # ---------------------------------------------------------------- kubeconfig and contract
-        endpoint = cluster.endpoint.apply(lambda host: f"https://{host}")
+        host = required_output(cluster.endpoint, spec.name, Target.GKE, "API server endpoint")
+        endpoint = host.apply(lambda h: f"https://{h}")
+        ca = required_output(
+            cluster.master_auth.apply(lambda auth: auth.cluster_ca_certificate if auth else None),
+            spec.name,
+            Target.GKE,
+            "cluster CA certificate (master_auth.cluster_ca_certificate)",
+        )
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
-                lambda args: _kubeconfig(spec.name, args[0], args[1])
-            )
+            pulumi.Output.all(host, ca).apply(lambda args: _kubeconfig(spec.name, args[0], args[1]))
         )
         provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools)
 
@@ -348,7 +355,7 @@ class GkeCluster(ClusterComponent):
                 name=spec.name,
                 target=Target.GKE,
                 facts=spec.facts_for_plan(),
-                kubernetes_version=cluster.master_version,
+                kubernetes_version=output_or(cluster.master_version, spec.kubernetes_version),
                 endpoint=endpoint,
                 kubeconfig=kubeconfig,
                 provider=provider,

@@ -488,9 +488,13 @@ class GkeClusterSpec(ClusterSpec):
         return self.region
 
     def facts_for_plan(self) -> ClusterFacts:
-        """GKE pool sizes are per zone and a regional pool runs in three zones."""
+        """GKE pool sizes are per zone and a regional pool runs in three zones; ``project`` is a fact, so packs
+        can point at the cluster's project (``{{ cluster.project }}``) by default."""
         base = super().facts_for_plan()
-        return base if base.nodes is None else base.model_copy(update={"nodes": base.nodes * 3})
+        update: dict[str, Any] = {"extra": {**base.extra, "project": self.project}}
+        if base.nodes is not None:
+            update["nodes"] = base.nodes * 3
+        return base.model_copy(update=update)
 
 
 # -------------------------------------------------------------------------------------------- Edge
