@@ -44,6 +44,7 @@ from pulumi_command import remote
 from components.clusters.contract import ClusterComponent, ClusterContract, make_provider
 from components.clusters.secrets import read_secret, read_secret_value
 from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings, read_settings
+from components.lifecycle import aliases, fixed_name
 from packs.model import Target
 
 TYPE = "strata:clusters:EdgeCluster"
@@ -99,8 +100,23 @@ def _host_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
+def host_key(host: EdgeHost) -> str:
+    """What a host's resources are named by: its ``id``, else its address.
+
+    Never its name: the install command's delete is the k3s uninstall, so a resource named after the host
+    name would uninstall k3s from the very machine that was only renamed. Addresses are case-folded (DNS
+    names are case-insensitive) and IPv6 colons become ``_`` (``::`` separates the parts of a URN; host
+    names never contain ``_``, so no address maps onto another).
+    """
+    if host.id is not None:
+        return host.id
+    ip = _host_ip(host.address)
+    return ip.compressed.replace(":", "_") if ip is not None else host.address.lower()
+
+
 def _check_hosts(hosts: Sequence[EdgeHost]) -> None:
     seen: dict[str, int] = {}
+    keys: dict[str, int] = {}
     for i, host in enumerate(hosts):
         if _host_ip(host.address) is None and not _HOSTNAME.match(host.address):
             raise ValueError(f"hosts[{i}].address: {host.address!r} is neither an IP address nor a DNS name")
@@ -110,6 +126,12 @@ def _check_hosts(hosts: Sequence[EdgeHost]) -> None:
         if key in seen:
             raise ValueError(f"hosts[{i}].address: {host.address} is already used by hosts[{seen[key]}]")
         seen[key] = i
+        identity = host_key(host)
+        if identity in keys:
+            raise ValueError(
+                f"hosts[{i}].id: {identity!r} already identifies hosts[{keys[identity]}] (by its id or address)"
+            )
+        keys[identity] = i
     servers = sum(1 for h in hosts if h.role == "server")
     if servers > 1 and servers % 2 == 0:
         raise ValueError(
@@ -397,14 +419,22 @@ class EdgeCluster(ClusterComponent):
 
         def install(host: EdgeHost, config: pulumi.Input[str], depends_on: Sequence[pulumi.Resource]) -> remote.Command:
             command = install_command(host, version, spec.airgap)
+            resource_name = f"{name}-k3s-{host_key(host)}"
+            # Stacks deployed before hosts were keyed by identity named the command after the host name.
+            former = [f"{name}-k3s-{host.name}"] if f"{name}-k3s-{host.name}" != resource_name else []
             return remote.Command(
-                f"{name}-k3s-{host.name}",
+                resource_name,
                 connection=connection(host),
                 create=command,
                 update=command,
                 delete=uninstall_command(host),
                 stdin=config,
-                opts=pulumi.ResourceOptions.merge(guarded, pulumi.ResourceOptions(depends_on=list(depends_on))),
+                # The host is the command's identity: were it ever replaced, the uninstall (its delete) must run
+                # before the new install on the same machine, never after it.
+                opts=pulumi.ResourceOptions.merge(
+                    fixed_name(guarded),
+                    pulumi.ResourceOptions(depends_on=list(depends_on), aliases=aliases(former)),
+                ),
             )
 
         first_config = render_config(node_config(first, parsed, tls_sans=tls_sans, cluster_init=len(servers) > 1))
@@ -486,6 +516,7 @@ __all__ = [
     "api_url",
     "as_root",
     "disabled_components",
+    "host_key",
     "install_command",
     "install_script",
     "node_config",

@@ -29,6 +29,7 @@ import pulumi
 from pulumi_gcp import compute, container, projects, serviceaccount
 
 from components.clusters.contract import (
+    POOL_LABEL,
     ClusterComponent,
     ClusterContract,
     WorkloadIdentity,
@@ -36,6 +37,7 @@ from components.clusters.contract import (
     make_provider,
 )
 from components.clusters.spec import GkeClusterSpec, GkeNodePool, GkeSettings, read_settings
+from components.lifecycle import DIGEST_LENGTH, fixed_name, pool_name
 from packs.model import Target
 
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -63,6 +65,8 @@ ZONES_PER_REGION = 3
 POD_RANGE_PER_NODE = 24
 #: GKE cluster and node pool names: 1-40 characters, a lowercase letter first, no trailing hyphen.
 GKE_NAME_MAX = 40
+#: A pool's GKE name is its name, a hyphen and a digest of the fields that force replacement.
+POOL_NAME_MAX = GKE_NAME_MAX - 1 - DIGEST_LENGTH
 _GKE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 #: Authorized-network limits of the control plane firewall.
 AUTHORIZED_NETWORKS_MAX_PUBLIC = 50
@@ -145,6 +149,22 @@ def node_service_account_id(cluster: str) -> str:
     return f"{cluster[:21].rstrip('-')}-{digest}"
 
 
+def gke_pool_name(pool: GkeNodePool, image_type: str) -> str:
+    """The pool's GKE name: a new one whenever a field GKE cannot change in place changes.
+
+    Machine type, disk, image and spot-ness change only by re-creating the pool; with a new name the new
+    pool is created next to the old one, which drains once its replacement is up (see components/lifecycle.py).
+    """
+    forcing = {
+        "machine_type": pool.machine_type,
+        "disk_size_gib": pool.disk_size_gib,
+        "disk_type": pool.disk_type,
+        "image_type": image_type,
+        "spot": pool.spot,
+    }
+    return pool_name(pool.name, forcing, GKE_NAME_MAX)
+
+
 def oidc_issuer_url(project: str, region: str, cluster: str) -> str:
     """The issuer of the cluster's service account tokens (what workload identity federation trusts)."""
     return f"https://container.googleapis.com/v1/projects/{project}/locations/{region}/clusters/{cluster}"
@@ -207,10 +227,11 @@ def _check_network(spec: GkeClusterSpec) -> None:
 def _check_pools(pools: Sequence[GkeNodePool]) -> None:
     for i, pool in enumerate(pools):
         where = f"node_pools[{i}]"
-        if len(pool.name) > GKE_NAME_MAX or not _GKE_NAME.match(pool.name):
+        if len(pool.name) > POOL_NAME_MAX or not _GKE_NAME.match(pool.name):
             raise ValueError(
-                f"{where}.name: GKE node pool names are 1-{GKE_NAME_MAX} characters and start with a lowercase "
-                f"letter, got {pool.name!r}"
+                f"{where}.name: node pool names are 1-{POOL_NAME_MAX} characters (GKE's {GKE_NAME_MAX} less a "
+                f"{DIGEST_LENGTH + 1}-character replacement suffix) and start with a lowercase letter, "
+                f"got {pool.name!r}"
             )
         if pool.system and pool.min_size < 1:
             raise ValueError(
@@ -230,11 +251,12 @@ def validate(
     network (and often the cluster) had been created, leaving a half-built environment behind.
     """
     parsed = validate_settings(settings)
-    if len(spec.name) > GKE_NAME_MAX or not _GKE_NAME.match(spec.name):
-        raise ValueError(
-            f"name: GKE cluster names are 1-{GKE_NAME_MAX} characters and start with a lowercase letter, "
-            f"got {spec.name!r}"
-        )
+    for field, value in (("name", spec.name), ("renamed_from[0]", spec.cloud_name)):
+        if len(value) > GKE_NAME_MAX or not _GKE_NAME.match(value):
+            raise ValueError(
+                f"{field}: GKE cluster names are 1-{GKE_NAME_MAX} characters and start with a lowercase letter, "
+                f"got {value!r}"
+            )
     _check_network(spec)
     _check_pools(spec.node_pools)
     labels = gcp_labels({**dict(tags or {}), **spec.labels})
@@ -275,20 +297,20 @@ class GkeCluster(ClusterComponent):
 
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect))
-        project, region = spec.project, spec.region
+        project, region, cloud_name = spec.project, spec.region, spec.cloud_name
 
         # ---------------------------------------------------------------- network
         network = compute.Network(
             f"{name}-vpc",
-            name=f"{spec.name}-vpc",
+            name=f"{cloud_name}-vpc",
             project=project,
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
-            opts=guarded,
+            opts=fixed_name(guarded),
         )
         subnet = compute.Subnetwork(
             f"{name}-subnet",
-            name=f"{spec.name}-nodes",
+            name=f"{cloud_name}-nodes",
             project=project,
             region=region,
             network=network.id,
@@ -298,21 +320,21 @@ class GkeCluster(ClusterComponent):
                 compute.SubnetworkSecondaryIpRangeArgs(range_name=PODS_RANGE, ip_cidr_range=spec.pods_cidr),
                 compute.SubnetworkSecondaryIpRangeArgs(range_name=SERVICES_RANGE, ip_cidr_range=spec.services_cidr),
             ],
-            opts=guarded,
+            opts=fixed_name(guarded),
         )
         egress: list[pulumi.Resource] = []
         if spec.private_nodes:
             router = compute.Router(
                 f"{name}-router",
-                name=f"{spec.name}-router",
+                name=f"{cloud_name}-router",
                 project=project,
                 region=region,
                 network=network.id,
-                opts=child,
+                opts=fixed_name(child),
             )
             nat = compute.RouterNat(
                 f"{name}-nat",
-                name=f"{spec.name}-nat",
+                name=f"{cloud_name}-nat",
                 project=project,
                 region=region,
                 router=router.name,
@@ -320,18 +342,18 @@ class GkeCluster(ClusterComponent):
                 # The network is the cluster's own, so NAT for all of it is NAT for the nodes and pods only.
                 source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
                 log_config=compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
-                opts=child,
+                opts=fixed_name(child),
             )
             egress = [nat]
 
         # ---------------------------------------------------------------- node identity
         node_sa = serviceaccount.Account(
             f"{name}-node-sa",
-            account_id=node_service_account_id(spec.name),
-            display_name=f"GKE nodes of {spec.name}",
+            account_id=node_service_account_id(cloud_name),
+            display_name=f"GKE nodes of {cloud_name}",
             description="Least-privilege identity of the cluster's nodes (logs, metrics, image pulls).",
             project=project,
-            opts=child,
+            opts=fixed_name(child),
         )
         grants = [
             projects.IAMMember(
@@ -353,7 +375,7 @@ class GkeCluster(ClusterComponent):
 
         cluster = container.Cluster(
             f"{name}-gke",
-            name=spec.name,
+            name=cloud_name,
             project=project,
             location=region,
             network=network.id,
@@ -429,7 +451,7 @@ class GkeCluster(ClusterComponent):
                 managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
             ),
             opts=pulumi.ResourceOptions.merge(
-                guarded,
+                fixed_name(guarded),
                 pulumi.ResourceOptions(
                     depends_on=[*grants, *egress],
                     # node_config describes only the default pool, which is gone once the cluster exists.
@@ -444,7 +466,7 @@ class GkeCluster(ClusterComponent):
             pools.append(
                 container.NodePool(
                     f"{name}-nodes-{pool.name}",
-                    name=pool.name,
+                    name=gke_pool_name(pool, parsed.node_os.image_type),
                     project=project,
                     location=region,
                     cluster=cluster.name,
@@ -470,12 +492,13 @@ class GkeCluster(ClusterComponent):
                         ),
                         shielded_instance_config=container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
                         metadata=node_metadata,
-                        labels=dict(pool.labels),
+                        labels={**pool.labels, POOL_LABEL: pool.name},
                         taints=_taints(pool),
                         resource_labels=labels,
                     ),
+                    # Never protected: a protected pool could not be replaced by its successor.
                     opts=pulumi.ResourceOptions.merge(
-                        guarded,
+                        child,
                         pulumi.ResourceOptions(
                             # Nodes must find their roles and their egress in place when they boot.
                             depends_on=[*grants, *egress],
@@ -493,7 +516,7 @@ class GkeCluster(ClusterComponent):
                 lambda args: _kubeconfig(spec.name, args[0], args[1])
             )
         )
-        provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools)
+        provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools, cloud_name=cloud_name)
 
         self.network = network
         self.subnetwork = subnet
@@ -515,5 +538,6 @@ class GkeCluster(ClusterComponent):
                 storage_class=STORAGE_CLASS if storage.gce_persistent_disk_csi_driver else None,
                 handles={"cluster_name": cluster.name, "project": cluster.project, "location": cluster.location},
                 ready=pools,
+                cloud_name=cloud_name,
             )
         )
