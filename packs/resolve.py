@@ -86,6 +86,13 @@ class ResolvedPack:
     deferred: tuple[str, ...]
     folder: str = ""  # the pack's catalogue folder (manifest files live there); not part of the plan JSON
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # secret variable -> where its value comes from
+    stateful: bool = False  # owns data: kept on removal in production, and its removal must be acknowledged
+    renamed_from: tuple[str, ...] = ()  # former names of the pack, oldest first
+
+    @property
+    def first_name(self) -> str:
+        """The name the pack was first installed under: what its objects in the cluster stay named after."""
+        return self.renamed_from[0] if self.renamed_from else self.name
 
     @property
     def ref(self) -> str:
@@ -724,6 +731,8 @@ class Resolver:
                     deferred=tuple(sorted(set(deferred))),
                     folder=str(found.folder),
                     secrets=secrets.get(name, {}),
+                    stateful=pack.owns_data,
+                    renamed_from=pack.renamed_from,
                 )
             )
         return tuple(resolved)

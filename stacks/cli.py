@@ -136,18 +136,41 @@ def _print_plan(result: EnvironmentPlan, explain: bool) -> None:
     out.print("use --cluster NAME for one cluster's plan, --explain for values and where they come from")
 
 
+def _check_deployed(result: EnvironmentPlan, files: list[Path], cluster: str | None) -> None:
+    """The deployment's data-loss check (stacks/retention.py), against the stacks' saved outputs."""
+    from stacks.retention import data_loss, read_deployed
+
+    deployed = read_deployed(files)
+    if cluster is not None:
+        names = {n for c in result.clusters for n in (c.entry.spec.name, *c.entry.spec.renamed_from)}
+        deployed = {k: v for k, v in deployed.items() if k in names}
+    problems = data_loss(result.environment, result.clusters, deployed)
+    if problems:
+        raise PlanErrors(problems)
+
+
 @app.command()
 def plan(
     env: EnvName = "local",
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Plan only this cluster.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show every value with its provenance and lock.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan (schema strata.plan/v1).")] = False,
+    deployed: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--deployed",
+            help="A stack's `pulumi stack output --json`, saved to a file (repeat for each stack): the plan then "
+            "refuses, as the deployment would, to drop production data without strata:allow_data_loss.",
+        ),
+    ] = None,
     config_dir: ConfigDir = CONFIG_DIR,
     packs_dir: PacksDir = PACKS_DIR,
 ) -> None:
     """Resolve every cluster of an environment offline and show what lands where."""
     try:
         result = plan_environment(env, cluster, config_dir=config_dir, packs_dir=packs_dir)
+        if deployed:
+            _check_deployed(result, deployed, cluster)
     except PlanErrors as exc:
         _fail(exc, as_json)
         return

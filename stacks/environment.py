@@ -6,12 +6,14 @@ are rows, not copies of YAML.
 
 Config keys (all under the ``strata:`` namespace):
 
-- ``strata:production`` -- protect clusters and node pools from deletion (default false).
+- ``strata:production`` -- protect clusters, networks and keys from deletion, keep data-owning packs (default
+  false).
 - ``strata:tags`` -- tags/labels put on every cloud resource.
 - ``strata:stacks`` -- ``environment`` (one stack for all clusters) or ``cluster`` (one stack per cluster,
   named ``<env>.<cluster>``), so a large fleet is never one giant stack.
 - ``strata:clusters`` -- a list of clusters (see components/clusters/spec.py for every field).
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
+- ``strata:allow_data_loss`` -- in production, the data-owning packs a change may drop (stacks/retention.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from packs.model import Frozen, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "allow_data_loss")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 
@@ -45,13 +47,20 @@ class Inventory(Frozen):
 
 
 class EnvironmentSettings(Frozen):
-    production: bool = Field(default=False, description="Protect clusters and node pools from deletion.")
+    production: bool = Field(
+        default=False, description="Protect clusters, networks and keys from deletion; keep data-owning packs."
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every cloud resource.")
     stacks: Literal["environment", "cluster"] = Field(
         default="environment", description="One stack for the environment, or one stack per cluster."
     )
     clusters: tuple[dict[str, Any], ...] = Field(default=(), description="Clusters (validated per target).")
     inventory: Inventory | None = Field(default=None, description="Clusters from an inventory file.")
+    allow_data_loss: tuple[str, ...] = Field(
+        default=(),
+        description="Production only: data-owning packs this change may drop, as '<pack>' (any cluster), "
+        "'<cluster>/<pack>' or '<cluster>/*' (a cluster removed from the stack). See stacks/retention.py.",
+    )
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
+from components.lifecycle import aliases
 from components.packstack import PackStack, secret_problems
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
@@ -39,6 +40,8 @@ from stacks.environment import (
     strata_config,
 )
 from stacks.plan import ClusterPlan, plan_clusters
+from stacks.retention import EXPORT_KEY as DATA_KEY
+from stacks.retention import Deployed, data_loss, export_value, parse_deployed
 
 SHARD = re.compile(r"^shard-(\d+)-of-(\d+)$")
 
@@ -147,6 +150,26 @@ def _validate_components(plans: Sequence[ClusterPlan]) -> list[PlanError]:
     return errors
 
 
+def deployed_data(file: str) -> Deployed:
+    """What this stack deployed last time: its own :data:`stacks.retention.EXPORT_KEY` output.
+
+    Read through a stack reference to the stack itself, which the engine answers from the last completed
+    update (a read: nothing is created). It is awaited here, before the first resource is registered, the
+    way the SDK awaits a synchronous invoke, so a dropped data-owning pack stops the run before anything
+    changes. A stack never deployed has no outputs: nothing is dropped.
+    """
+    from pulumi.runtime.sync_await import _sync_await
+
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    try:
+        reference = pulumi.StackReference(f"strata-deployed-{pulumi.get_stack()}", stack_name=name)
+        details = _sync_await(reference.get_output_details(DATA_KEY))
+    except Exception as exc:  # the engine's error, e.g. a backend that cannot be read
+        raise PlanErrors([PlanError(file, "", f"cannot read what stack {name} has deployed: {exc}")]) from None
+    value = details.value if details.value is not None else details.secret_value
+    return parse_deployed(value or {}, f"stack {name}, output {DATA_KEY!r}")
+
+
 def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR) -> dict[str, Any]:
     """Build the stack; returns the per-cluster objects (for tests and for programs embedding strata)."""
     selection = parse_stack(stack or pulumi.get_stack())
@@ -155,6 +178,8 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         entries = select(environment, selection)
         plans, errors = plan_clusters(entries, load_catalogue(packs_dir))
         errors += _validate_components(plans)
+        if not errors and environment.settings.production:
+            errors += data_loss(environment, plans, deployed_data(environment.file))
         if errors:
             raise PlanErrors(errors)
     except PlanErrors as exc:
@@ -165,15 +190,26 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     exports: dict[str, pulumi.Output[Any]] = {}
     for cp in plans:
         spec = cp.entry.spec
+        # A renamed cluster carries its former names; every child named after it follows.
+        renamed = pulumi.ResourceOptions(aliases=aliases(spec.renamed_from))
         cluster = build_cluster(
             spec,
             settings=cp.plan.settings(),
             protect=environment.protect(spec),
             tags=environment.tags(spec),
+            opts=renamed,
         )
-        packs = PackStack(spec.name, cluster.contract, cp.plan, tags=environment.tags(spec))
+        packs = PackStack(
+            spec.name,
+            cluster.contract,
+            cp.plan,
+            tags=environment.tags(spec),
+            opts=renamed,
+            retain_data=environment.settings.production,
+        )
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
     pulumi.export(EXPORT_KEY, exports)
     pulumi.export("environment", environment.name)
+    pulumi.export(DATA_KEY, export_value(plans))
     return built

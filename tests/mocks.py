@@ -52,6 +52,9 @@ class GraphMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            # A stack that has not been deployed yet: no outputs (``state_for`` gives it some).
+            state.update({"outputs": {}, "secretOutputNames": []})
         extra = self.state_for.get(args.typ)
         if extra is not None:
             state.update(extra(args))
@@ -133,12 +136,24 @@ def settle() -> None:
     """Let every pending registration reach the monitor before the graph is inspected."""
     loop = asyncio.get_event_loop()
 
+    def _serving(task: asyncio.Task[Any]) -> bool:
+        # The callback server a transform needs keeps serving until shut down; it is not a registration.
+        code = getattr(task.get_coro(), "cr_code", None)
+        return code is not None and "grpc" in code.co_filename
+
     async def _drain() -> None:
         while True:
-            pending = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task() and not t.done()]
+            pending = [
+                t
+                for t in asyncio.all_tasks(loop)
+                if t is not asyncio.current_task() and not t.done() and not _serving(t)
+            ]
             if not pending:
-                return
+                break
             await asyncio.gather(*pending, return_exceptions=True)
+        from pulumi.runtime._callbacks import _CallbackServicer
+
+        await _CallbackServicer.shutdown()
 
     loop.run_until_complete(_drain())
 

@@ -492,6 +492,7 @@ class EdgeCluster(ClusterComponent):
             parent=self,
             depends_on=[*installs, kubeconfig_read],
             delete_unreachable=True,
+            cloud_name=spec.cloud_name,
         )
         disabled = disabled_components(parsed)
         self._finish(
@@ -507,6 +508,7 @@ class EdgeCluster(ClusterComponent):
                 load_balancer="servicelb" not in disabled,
                 handles={},
                 ready=installs,
+                cloud_name=spec.cloud_name,
             )
         )
 

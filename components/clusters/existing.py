@@ -129,6 +129,7 @@ class ExistingCluster(ClusterComponent):
             parent=self,
             render_yaml_to_directory=render_dir,
             context=spec.context,
+            cloud_name=spec.cloud_name,
         )
         self._finish(
             ClusterContract(
@@ -143,6 +144,7 @@ class ExistingCluster(ClusterComponent):
                 load_balancer=True,
                 handles={},
                 ready=(),
+                cloud_name=spec.cloud_name,
             )
         )
 

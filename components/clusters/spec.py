@@ -165,6 +165,11 @@ class ClusterSpec(Frozen):
         description="Protect the cluster, its network and keys from deletion (node pools stay replaceable); "
         "default: the environment's `production` flag.",
     )
+    allow_data_loss: tuple[Name, ...] = Field(
+        default=(),
+        description="Production only: data-owning packs this change may drop from the cluster's profiles (their "
+        "namespace and objects are then left in the cluster, unmanaged).",
+    )
     renamed_from: tuple[Name, ...] = Field(
         default=(),
         description="Former names of this cluster, oldest first. Renaming then moves the stack's resources to the "
