@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
@@ -51,7 +52,8 @@ def _fail(exc: PlanErrors, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"schema": PLAN_SCHEMA, "errors": [e.as_dict() for e in exc.errors]}, separators=(",", ":")))
     for e in exc.errors:
-        err.print(f"[red]error[/red]: {e}", markup=True, highlight=False)
+        # Messages quote YAML such as [loki]; escaped, so rich does not take it for markup and drop it.
+        err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
     err.print(f"{len(exc.errors)} error(s); nothing was planned or built.")
     raise typer.Exit(1)
 

@@ -174,11 +174,35 @@ def environment_from_config(
             )
         else:
             seen[entry.spec.name] = entry
+    errors.extend(_rename_conflicts(entries))
     if not entries and not errors:
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
     return Environment(name, display, settings, tuple(entries))
+
+
+def _rename_conflicts(entries: Iterable[ClusterEntry]) -> list[PlanError]:
+    """A former name must belong to one cluster only: two claims on one deployed cluster cannot both hold."""
+    errors: list[PlanError] = []
+    claimed: dict[str, ClusterEntry] = {}
+    entries = list(entries)
+    for entry in entries:
+        claimed.setdefault(entry.spec.name, entry)
+    for entry in entries:
+        for j, old in enumerate(entry.spec.renamed_from):
+            other = claimed.setdefault(old, entry)
+            if other is not entry:
+                errors.append(
+                    PlanError(
+                        entry.file,
+                        f"{entry.field}.renamed_from[{j}]",
+                        f"{old!r} is also claimed by cluster {other.spec.name} at {other.file}: {other.field}; "
+                        "a deployed cluster can be renamed into one cluster only",
+                        entry.spec.name,
+                    )
+                )
+    return errors
 
 
 def _config_errors(errors: Iterable[PlanError]) -> list[PlanError]:

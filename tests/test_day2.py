@@ -214,6 +214,7 @@ def test_the_offline_plan_refuses_what_the_deployment_refuses(dirs: tuple[Path, 
     refused = runner.invoke(app, [*args, "--deployed", str(outputs)])
     assert refused.exit_code == 1
     assert "pack db is no longer in the profiles of cluster s-1" in refused.output
+    assert "strata:allow_data_loss: [db]" in refused.output, "the fix is shown as written in YAML"
     assert runner.invoke(app, args).exit_code == 0, "without what is deployed there is nothing to compare"
 
 
@@ -223,3 +224,8 @@ def test_the_export_round_trips() -> None:
     assert export_value([]) == {}
     with pytest.raises(Exception, match="not a strata stack's outputs"):
         parse_deployed({EXPORT_KEY: ["db"]}, "x")
+
+
+def test_a_former_name_belongs_to_one_cluster(dirs: tuple[Path, Path]) -> None:
+    with pytest.raises(pulumi.RunError, match=r"\[1\]\.renamed_from\[0\]: 's-1' is also claimed by cluster s-1"):
+        program(dirs, [site("s-1"), site("s-2", renamed_from=["s-1"])])
