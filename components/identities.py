@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 
 from components.clusters.contract import ClusterContract
+from components.lifecycle import fixed_name
 from packs.model import AZURE_BUILTIN_ROLES, AzureRoleGrant, Identity
 
 AZURE_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
@@ -79,8 +80,15 @@ def create_identity(
     need: Identity,
     tags: Mapping[str, str],
     parent: pulumi.Resource,
+    physical: str | None = None,
 ) -> PackIdentity:
-    """Create ``need`` on the cluster's cloud; ``name`` prefixes every resource (``<cluster>-<pack>``)."""
+    """Create ``need`` on the cluster's cloud; ``name`` prefixes every resource (``<cluster>-<pack>``).
+
+    ``physical`` (default ``name``) is what cloud names derive from: the cluster's cloud name and the pack's
+    first name, so renaming either moves the Pulumi resources (aliases) without re-creating an account or
+    a role assignment under a new cloud name.
+    """
+    physical = physical or name
     wi = cluster.workload_identity
     if wi is None:
         raise ValueError(f"{name}: cluster {cluster.name} ({cluster.target.value}) has no workload identity")
@@ -88,8 +96,8 @@ def create_identity(
     if wi.kind == "aws-irsa":
         return _aws(name, wi.provider_arn, wi.issuer, sub, need, tags, parent)
     if wi.kind == "azure-workload-identity":
-        return _azure(name, wi, sub, need, tags, parent)
-    return _gcp(name, cluster.name, wi.project or "", namespace, need, parent)
+        return _azure(name, physical, wi, sub, need, tags, parent)
+    return _gcp(name, physical, cluster.physical_name, wi.project or "", namespace, need, parent)
 
 
 def _aws(
@@ -119,7 +127,7 @@ def _aws(
 
 
 def _azure(
-    name: str, wi: Any, sub: str, need: Identity, tags: Mapping[str, str], parent: pulumi.Resource
+    name: str, physical: str, wi: Any, sub: str, need: Identity, tags: Mapping[str, str], parent: pulumi.Resource
 ) -> PackIdentity:
     from pulumi_azure_native import authorization, managedidentity
 
@@ -134,7 +142,8 @@ def _azure(
         issuer=wi.issuer,
         subject=sub,
         audiences=[AZURE_TOKEN_AUDIENCE],
-        opts=opts,
+        # Azure allows one credential per issuer and subject on an identity: the old one goes first.
+        opts=fixed_name(opts),
     )
     resources: list[pulumi.Resource] = [identity, credential]
     if need.azure_roles:
@@ -149,7 +158,7 @@ def _azure(
             resources.append(
                 authorization.RoleAssignment(
                     f"{name}-{guid[:8]}{_scope_suffix(grant.subscription, grant.resource_group)}",
-                    role_assignment_name=_assignment_name(name, guid, grant, scope),
+                    role_assignment_name=_assignment_name(physical, guid, grant, scope),
                     principal_id=identity.principal_id,
                     principal_type="ServicePrincipal",
                     # A built-in role is referenced through the subscription of the scope it is assigned at.
@@ -157,7 +166,7 @@ def _azure(
                         lambda s, g=guid: f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{g}"
                     ),
                     scope=scope,
-                    opts=opts,
+                    opts=fixed_name(opts),
                 )
             )
     return PackIdentity({"azure_client_id": identity.client_id}, resources)
@@ -187,18 +196,19 @@ def _assignment_name(name: str, guid: str, grant: AzureRoleGrant, scope: pulumi.
 
 
 def _gcp(
-    name: str, cluster: str, project: str, namespace: str, need: Identity, parent: pulumi.Resource
+    name: str, physical: str, cluster: str, project: str, namespace: str, need: Identity, parent: pulumi.Resource
 ) -> PackIdentity:
     from pulumi_gcp import projects, serviceaccount
 
     opts = pulumi.ResourceOptions(parent=parent)
-    pack = name.removeprefix(f"{cluster}-")
+    pack = physical.removeprefix(f"{cluster}-")
     account = serviceaccount.Account(
         f"{name}-gsa",
         account_id=gcp_account_id(cluster, pack),
         display_name=f"{pack} on {cluster}",
         project=project,
-        opts=opts,
+        # The account id is its name in the project: the old account must go before its replacement exists.
+        opts=fixed_name(opts),
     )
     resources: list[pulumi.Resource] = [account]
     member = account.email.apply(lambda e: f"serviceAccount:{e}")

@@ -25,6 +25,7 @@ import pulumi_kubernetes as k8s
 from components.clusters.contract import ClusterContract
 from components.clusters.secrets import read_secret, read_secret_value
 from components.identities import PackIdentity, create_identity
+from components.lifecycle import aliases, retained
 from packs.model import GeneratedSecret, ManagedService, Target
 from packs.paths import get, parse_path, with_value
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
@@ -192,7 +193,12 @@ class PackRelease(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, pack: ResolvedPack, deps: list[pulumi.Resource], parent: pulumi.Resource) -> None:
-        super().__init__("strata:packs:Pack", name, None, pulumi.ResourceOptions(parent=parent, depends_on=deps))
+        # A renamed pack carries its former names: the release and every child named after it move over.
+        prefix = name.removesuffix(pack.name)
+        former = aliases(f"{prefix}{old}" for old in pack.renamed_from)
+        super().__init__(
+            "strata:packs:Pack", name, None, pulumi.ResourceOptions(parent=parent, depends_on=deps, aliases=former)
+        )
         self.deps = deps
         self.pack_name = pack.name
         self.version = pack.version
@@ -215,7 +221,10 @@ class PackStack(pulumi.ComponentResource):
         plan: ResolvedPlan,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        retain_data: bool = False,
     ) -> None:
+        """``retain_data`` (production): packs that own data leave their namespace and objects in the cluster
+        when removed from the plan, instead of deleting them and the volumes with them."""
         problems = _problems(cluster, plan)
         if problems:
             raise ValueError(f"cannot install the plan on {cluster.name}:\n  " + "\n  ".join(problems))
@@ -223,6 +232,7 @@ class PackStack(pulumi.ComponentResource):
         self.cluster = cluster
         self.plan = plan
         self._tags = dict(tags or {})
+        self._retain = retain_data
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.releases: dict[str, pulumi.Resource] = {}
         #: ``<pack>.<variable>`` -> the URN of the resource holding a generated secret (never its value).
@@ -241,7 +251,13 @@ class PackStack(pulumi.ComponentResource):
             identity = PackIdentity()
             if pack.identity is not None and cluster.workload_identity is not None:
                 identity = create_identity(
-                    f"{name}-{pack.name}", cluster, pack.namespace or "kube-system", pack.identity, self._tags, release
+                    f"{name}-{pack.name}",
+                    cluster,
+                    pack.namespace or "kube-system",
+                    pack.identity,
+                    self._tags,
+                    release,
+                    physical=f"{cluster.physical_name}-{pack.first_name}",
                 )
             known = {f"identity.{k}": v for k, v in identity.placeholders.items()}
             known |= {
@@ -268,6 +284,7 @@ class PackStack(pulumi.ComponentResource):
     def _namespace(self, name: str, pack: ResolvedPack, ready: list[pulumi.Resource]) -> k8s.core.v1.Namespace:
         ns = pack.namespace
         assert ns is not None
+        keep = self._retain and any(p.stateful and p.namespace == ns for p in self.plan.packs)
         if ns not in self.namespaces:
             self.namespaces[ns] = k8s.core.v1.Namespace(
                 f"{name}-ns-{ns}",
@@ -279,7 +296,10 @@ class PackStack(pulumi.ComponentResource):
                         "strata.io/pack": pack.name,
                     },
                 ),
-                opts=pulumi.ResourceOptions(parent=self, provider=self.cluster.provider, depends_on=ready),
+                # Deleting a namespace deletes the volume claims in it, and with them the volumes.
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=self.cluster.provider, depends_on=ready, retain_on_delete=keep or None
+                ),
             )
         return self.namespaces[ns]
 
@@ -294,6 +314,8 @@ class PackStack(pulumi.ComponentResource):
         src = pack.source
         opts = pulumi.ResourceOptions(parent=release, depends_on=[*release.deps, *identity.resources])
         k8s_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster.provider))
+        if self._retain and pack.stateful:
+            k8s_opts = retained(k8s_opts)
         if src.kind == "helm":
             oci = src.repository.startswith("oci://")
             k8s.helm.v4.Chart(
@@ -302,7 +324,8 @@ class PackStack(pulumi.ComponentResource):
                 chart=f"{src.repository.rstrip('/')}/{src.chart}" if oci else src.chart,
                 repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=src.repository),
                 version=src.version,
-                name=pack.name,
+                # The release name templates the objects' names: a renamed pack keeps its first one.
+                name=pack.first_name,
                 namespace=pack.namespace,
                 values=values,
                 opts=k8s_opts,

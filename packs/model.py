@@ -555,6 +555,18 @@ class Pack(Frozen):
         default_factory=dict, description="Per-target values merged over the defaults (values.yaml)."
     )
     identity: Identity | None = Field(default=None, description="Workload identity the pack needs.")
+    stateful: bool = Field(
+        default=False,
+        description="The pack owns data (volumes, a database) beyond what it can rebuild. Packs that require "
+        "'storage-class' are stateful anyway. In production environments a stateful pack's namespace and objects "
+        "are kept when it is removed, and removing it fails the plan unless the environment acknowledges the loss "
+        "(strata:allow_data_loss).",
+    )
+    renamed_from: tuple[Name, ...] = Field(
+        default=(),
+        description="Former names of this pack, oldest first. Clusters that installed it under a former name "
+        "keep their objects (aliases carry the Pulumi resources over, and the objects keep the first name).",
+    )
 
     @field_validator("depends")
     @classmethod
@@ -589,6 +601,8 @@ class Pack(Frozen):
             raise ValueError(f"variables declared twice: {dup}")
         if self.name in self.depends:
             raise ValueError("a pack cannot depend on itself")
+        if self.name in self.renamed_from:
+            raise ValueError("renamed_from lists the pack's current name")
         unsupported = sorted(set(self.overlays) - set(self.constraints.targets))
         if unsupported:
             raise ValueError(f"overlays for targets the pack does not support: {unsupported}")
@@ -599,6 +613,11 @@ class Pack(Frozen):
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def owns_data(self) -> bool:
+        """Marked stateful, or needs a StorageClass (so it keeps volumes)."""
+        return self.stateful or "storage-class" in self.requires
 
     @property
     def semver(self) -> Version:

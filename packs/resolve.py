@@ -92,6 +92,13 @@ class ResolvedPack:
     folder: str = ""  # the pack's catalogue folder (manifest files live there); not part of the plan JSON
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)  # secret variable -> where its value comes from
     generated: Mapping[str, GeneratedSecret] = field(default_factory=dict)  # secret variable -> how it is generated
+    stateful: bool = False  # owns data: kept on removal in production, and its removal must be acknowledged
+    renamed_from: tuple[str, ...] = ()  # former names of the pack, oldest first
+
+    @property
+    def first_name(self) -> str:
+        """The name the pack was first installed under: what its objects in the cluster stay named after."""
+        return self.renamed_from[0] if self.renamed_from else self.name
 
     @property
     def ref(self) -> str:
@@ -971,6 +978,8 @@ class Resolver:
                     folder=str(found.folder),
                     secrets=secrets.get(name, {}),
                     generated=generated.get(name, {}),
+                    stateful=pack.owns_data,
+                    renamed_from=pack.renamed_from,
                 )
             )
         return tuple(resolved)

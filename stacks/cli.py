@@ -23,7 +23,7 @@ from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.errors import PlanError, PlanErrors
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
-from stacks.plan import PLAN_SCHEMA, plan_environment
+from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
 from stacks.render import Column, print_plans, print_table
 
 app = typer.Typer(
@@ -70,6 +70,19 @@ def _needs(needs: Sequence[PlanError]) -> None:
         err.print(f"[yellow]note[/yellow]: {escape(text)}", markup=True, highlight=False)
 
 
+def _check_deployed(result: EnvironmentPlan, files: list[Path], cluster: str | None) -> None:
+    """The deployment's data-loss check (stacks/retention.py), against the stacks' saved outputs."""
+    from stacks.retention import data_loss, read_deployed
+
+    deployed = read_deployed(files)
+    if cluster is not None:
+        names = {n for c in result.clusters for n in (c.entry.spec.name, *c.entry.spec.renamed_from)}
+        deployed = {k: v for k, v in deployed.items() if k in names}
+    problems = data_loss(result.environment, result.clusters, deployed)
+    if problems:
+        raise PlanErrors(problems)
+
+
 @app.command()
 def plan(
     env: EnvName = "local",
@@ -83,12 +96,22 @@ def plan(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable plan (schema strata.plan/v1).")] = False,
+    deployed: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--deployed",
+            help="A stack's `pulumi stack output --json`, saved to a file (repeat for each stack): the plan then "
+            "refuses, as the deployment would, to drop production data without strata:allow_data_loss.",
+        ),
+    ] = None,
     config_dir: ConfigDir = CONFIG_DIR,
     packs_dir: PacksDir = PACKS_DIR,
 ) -> None:
     """Resolve every cluster of an environment offline and show what lands where."""
     try:
         result = plan_environment(env, cluster, config_dir=config_dir, packs_dir=packs_dir)
+        if deployed:
+            _check_deployed(result, deployed, cluster)
     except PlanErrors as exc:
         _fail(exc, as_json)
         return

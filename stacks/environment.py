@@ -6,7 +6,8 @@ are rows, not copies of YAML.
 
 Config keys (all under the ``strata:`` namespace):
 
-- ``strata:production`` -- protect clusters and node pools from deletion (default false).
+- ``strata:production`` -- protect clusters, networks and keys from deletion, keep data-owning packs (default
+  false).
 - ``strata:tags`` -- tags/labels put on every cloud resource.
 - ``strata:stacks`` -- ``environment`` (one stack for all clusters) or ``cluster`` (one stack per cluster,
   named ``<env>.<cluster>``), so a large fleet is never one giant stack.
@@ -14,6 +15,7 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
   (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
+- ``strata:allow_data_loss`` -- in production, the data-owning packs a change may drop (stacks/retention.py).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from packs.model import DriftAction, Frozen, Layer, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.
@@ -51,7 +53,9 @@ class Inventory(Frozen):
 
 
 class EnvironmentSettings(Frozen):
-    production: bool = Field(default=False, description="Protect clusters and node pools from deletion.")
+    production: bool = Field(
+        default=False, description="Protect clusters, networks and keys from deletion; keep data-owning packs."
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Tags on every cloud resource.")
     stacks: Literal["environment", "cluster"] = Field(
         default="environment", description="One stack for the environment, or one stack per cluster."
@@ -60,6 +64,11 @@ class EnvironmentSettings(Frozen):
     inventory: Inventory | None = Field(default=None, description="Clusters from an inventory file.")
     drift: dict[Layer, DriftAction] = Field(
         default_factory=dict, description="Drift remediation per layer (heal, alert, ignore) for `strata fleet drift`."
+    )
+    allow_data_loss: tuple[str, ...] = Field(
+        default=(),
+        description="Production only: data-owning packs this change may drop, as '<pack>' (any cluster), "
+        "'<cluster>/<pack>' or '<cluster>/*' (a cluster removed from the stack). See stacks/retention.py.",
     )
 
 
@@ -250,11 +259,35 @@ def environment_from_config(
             )
         else:
             seen[entry.spec.name] = entry
+    errors.extend(_rename_conflicts(entries))
     if not entries and not errors:
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
     return Environment(name, display, settings, tuple(entries))
+
+
+def _rename_conflicts(entries: Iterable[ClusterEntry]) -> list[PlanError]:
+    """A former name must belong to one cluster only: two claims on one deployed cluster cannot both hold."""
+    errors: list[PlanError] = []
+    claimed: dict[str, ClusterEntry] = {}
+    entries = list(entries)
+    for entry in entries:
+        claimed.setdefault(entry.spec.name, entry)
+    for entry in entries:
+        for j, old in enumerate(entry.spec.renamed_from):
+            other = claimed.setdefault(old, entry)
+            if other is not entry:
+                errors.append(
+                    PlanError(
+                        entry.file,
+                        f"{entry.field}.renamed_from[{j}]",
+                        f"{old!r} is also claimed by cluster {other.spec.name} at {other.file}: {other.field}; "
+                        "a deployed cluster can be renamed into one cluster only",
+                        entry.spec.name,
+                    )
+                )
+    return errors
 
 
 def _config_errors(errors: Iterable[PlanError]) -> list[PlanError]:

@@ -26,6 +26,7 @@ import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
 from components.clusters.secrets import pulumi_config
+from components.lifecycle import aliases
 from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
@@ -39,6 +40,8 @@ from stacks.environment import (
 )
 from stacks.naming import StackSelection, parse_stack, select
 from stacks.plan import ClusterPlan, check_environment
+from stacks.retention import EXPORT_KEY as DATA_KEY
+from stacks.retention import Deployed, data_loss, export_value, parse_deployed
 
 #: Stack output: cluster -> ``<pack>.<variable>`` -> URN of the resource holding a generated secret.
 GENERATED_KEY = "generated_secrets"
@@ -92,6 +95,26 @@ def _missing_extras(plans: Sequence[ClusterPlan]) -> list[PlanError]:
     return errors
 
 
+def deployed_data(file: str) -> Deployed:
+    """What this stack deployed last time: its own :data:`stacks.retention.EXPORT_KEY` output.
+
+    Read through a stack reference to the stack itself, which the engine answers from the last completed
+    update (a read: nothing is created). It is awaited here, before the first resource is registered, the
+    way the SDK awaits a synchronous invoke, so a dropped data-owning pack stops the run before anything
+    changes. A stack never deployed has no outputs: nothing is dropped.
+    """
+    from pulumi.runtime.sync_await import _sync_await
+
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    try:
+        reference = pulumi.StackReference(f"strata-deployed-{pulumi.get_stack()}", stack_name=name)
+        details = _sync_await(reference.get_output_details(DATA_KEY))
+    except Exception as exc:  # the engine's error, e.g. a backend that cannot be read
+        raise PlanErrors([PlanError(file, "", f"cannot read what stack {name} has deployed: {exc}")]) from None
+    value = details.value if details.value is not None else details.secret_value
+    return parse_deployed(value or {}, f"stack {name}, output {DATA_KEY!r}")
+
+
 def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR) -> dict[str, Any]:
     """Build the stack; returns the per-cluster objects (for tests and for programs embedding strata)."""
     selection = parse_stack(stack or pulumi.get_stack())
@@ -102,6 +125,8 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         verdict = check_environment(environment, entries, load_catalogue(packs_dir), pulumi_config)
         plans = verdict.plans
         errors = verdict.errors + verdict.needs + _missing_extras(plans)
+        if not errors and environment.settings.production:
+            errors += data_loss(environment, plans, deployed_data(environment.file))
         if errors:
             raise PlanErrors(errors)
     except PlanErrors as exc:
@@ -113,13 +138,23 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     generated: dict[str, dict[str, pulumi.Output[str]]] = {}
     for cp in plans:
         spec = cp.entry.spec
+        # A renamed cluster carries its former names; every child named after it follows.
+        renamed = pulumi.ResourceOptions(aliases=aliases(spec.renamed_from))
         cluster = build_cluster(
             spec,
             settings=cp.plan.settings(),
             protect=environment.protect(spec),
             tags=environment.tags(spec),
+            opts=renamed,
         )
-        packs = PackStack(spec.name, cluster.contract, cp.plan, tags=environment.tags(spec))
+        packs = PackStack(
+            spec.name,
+            cluster.contract,
+            cp.plan,
+            tags=environment.tags(spec),
+            opts=renamed,
+            retain_data=environment.settings.production,
+        )
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
         if packs.generated_secrets:
@@ -128,4 +163,5 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     # Where each generated secret lives (the URN of its RandomPassword in this stack's state), never its value.
     pulumi.export(GENERATED_KEY, generated)
     pulumi.export("environment", environment.name)
+    pulumi.export(DATA_KEY, export_value(plans))
     return built

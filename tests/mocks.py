@@ -37,6 +37,11 @@ class Registration:
     resource_id: str = ""
     ignore_changes: list[str] = field(default_factory=list)
     deleted_with: str = ""
+    delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    #: Aliases as the engine receives them: a full URN, or a spec dict (name, type, parentUrn, noParent ...).
+    aliases: list[str | dict[str, Any]] = field(default_factory=list)
+    transforms: int = 0
 
 
 class GraphMocks(pulumi.runtime.Mocks):
@@ -57,6 +62,9 @@ class GraphMocks(pulumi.runtime.Mocks):
         if args.typ == RANDOM_PASSWORD:
             # What the provider computes: a value derived from the name, so tests can look for leaks of it.
             state["result"] = mock_password(args.name)
+        if args.typ == "pulumi:pulumi:StackReference":
+            # A stack that has not been deployed yet: no outputs (``state_for`` gives it some).
+            state.update({"outputs": {}, "secretOutputNames": []})
         extra = self.state_for.get(args.typ)
         if extra is not None:
             state.update(extra(args))
@@ -87,6 +95,18 @@ class GraphMocks(pulumi.runtime.Mocks):
         return {r.typ for r in self.resources}
 
 
+def _alias(alias: Any) -> str | dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return str(alias.urn)
+    spec = alias.spec
+    out: dict[str, Any] = {k: getattr(spec, k) for k in ("name", "type", "stack", "project") if getattr(spec, k)}
+    if spec.WhichOneof("parent") == "parentUrn":
+        out["parentUrn"] = spec.parentUrn
+    elif spec.WhichOneof("parent") == "noParent":
+        out["noParent"] = spec.noParent
+    return out
+
+
 class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -106,6 +126,10 @@ class RecordingMonitor(MockMonitor):
                     resource_id=response.id,
                     ignore_changes=list(request.ignoreChanges),
                     deleted_with=request.deletedWith,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    retain_on_delete=request.retainOnDelete,
+                    aliases=[_alias(a) for a in request.aliases],
+                    transforms=len(request.transforms),
                 )
             )
         return response
@@ -122,12 +146,24 @@ def settle() -> None:
     """Let every pending registration reach the monitor before the graph is inspected."""
     loop = asyncio.get_event_loop()
 
+    def _serving(task: asyncio.Task[Any]) -> bool:
+        # The callback server a transform needs keeps serving until shut down; it is not a registration.
+        code = getattr(task.get_coro(), "cr_code", None)
+        return code is not None and "grpc" in code.co_filename
+
     async def _drain() -> None:
         while True:
-            pending = [t for t in asyncio.all_tasks(loop) if t is not asyncio.current_task() and not t.done()]
+            pending = [
+                t
+                for t in asyncio.all_tasks(loop)
+                if t is not asyncio.current_task() and not t.done() and not _serving(t)
+            ]
             if not pending:
-                return
+                break
             await asyncio.gather(*pending, return_exceptions=True)
+        from pulumi.runtime._callbacks import _CallbackServicer
+
+        await _CallbackServicer.shutdown()
 
     loop.run_until_complete(_drain())
 
@@ -162,3 +198,67 @@ def validate_objects(mocks: GraphMocks, kubernetes_version: str) -> int:
     for obj in objects:
         kubernetes_validate.validate(obj, kubernetes_version, strict=True)
     return len(objects)
+
+
+# ------------------------------------------------------------------ what the engine does with aliases
+
+
+def _urn(like: str, parent: str, typ: str, name: str) -> str:
+    """A URN in the mock monitor's format (stack and project taken from ``like``)."""
+    stack, project = like.split("::")[0].removeprefix("urn:pulumi:"), like.split("::")[1]
+    if parent:
+        typ = parent.split("::")[2].split("$")[-1] + "$" + typ
+    return f"urn:pulumi:{stack}::{project}::{typ}::{name}"
+
+
+def _type_and_name(urn: str) -> tuple[str, str]:
+    parts = urn.split("::")
+    return parts[2].split("$")[-1], parts[3]
+
+
+def carried_over(old_urns: set[str], new: GraphMocks) -> dict[str, str | None]:
+    """For every resource of ``new``, the URN of the deployed resource the engine would update in its place.
+
+    ``old_urns`` is the state a first program left; ``new`` a second program's registrations. A resource
+    matches its own URN, else the first of its aliases found in the state; children of a resource matched
+    through an alias also try the aliases they inherit (the engine's ``generateAliases``: same type and
+    name under the parent's old URN, with the parent's old name substituted when the child's name starts
+    with the parent's). ``None`` means the engine would create the resource (and delete whatever it replaced).
+    """
+    by_urn = {r.urn: r for r in new.resources}
+    moved: dict[str, str] = {}
+    out: dict[str, str | None] = {}
+    for r in new.resources:
+        if r.urn in old_urns:
+            out[r.urn] = r.urn
+            continue
+        own: list[str] = []
+        for alias in r.aliases:
+            if isinstance(alias, str):
+                own.append(alias)
+                continue
+            parent = r.parent
+            if alias.get("noParent"):
+                parent = ""
+            elif alias.get("parentUrn"):
+                parent = moved.get(alias["parentUrn"], alias["parentUrn"])
+            own.append(_urn(r.urn, parent, alias.get("type") or r.typ, alias.get("name") or r.name))
+        candidates = list(own)
+        parent_reg = by_urn.get(r.parent)
+        if parent_reg is not None and r.parent in moved:
+            old_parent = moved[r.parent]
+
+            def inherited(
+                typ: str, name: str, like: str = r.urn, old_parent: str = old_parent, parent_name: str = parent_reg.name
+            ) -> str:
+                if name.startswith(parent_name):
+                    name = _type_and_name(old_parent)[1] + name[len(parent_name) :]
+                return _urn(like, old_parent, typ, name)
+
+            candidates.append(inherited(r.typ, r.name))
+            candidates.extend(inherited(*_type_and_name(urn)) for urn in own)
+        found = next((c for c in candidates if c in old_urns), None)
+        if found is not None:
+            moved[r.urn] = found
+        out[r.urn] = found
+    return out

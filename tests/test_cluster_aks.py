@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pulumi
@@ -309,14 +310,14 @@ def test_only_the_first_system_pool_is_inline(mocks: GraphMocks) -> None:
 def test_separate_pools_carry_mode_size_scaling_labels_and_taints(mocks: GraphMocks) -> None:
     build(mocks)
     apps = mocks.named("prod-weu-nodes-apps")
-    assert apps.inputs["agentPoolName"] == "apps"
+    assert re.fullmatch(r"apps[0-9a-z]{5}", apps.inputs["agentPoolName"])
     assert apps.inputs["mode"] == "User"
     assert apps.inputs["vmSize"] == "Standard_D8s_v5"
     assert apps.inputs["availabilityZones"] == ["1", "2"]
     assert apps.inputs["osDiskSizeGB"] == 256
     assert apps.inputs["maxPods"] == 60
     assert apps.inputs["osSKU"] == "AzureLinux"
-    assert apps.inputs["nodeLabels"] == {"workload": "apps"}
+    assert apps.inputs["nodeLabels"] == {"workload": "apps", "strata.io/node-pool": "apps"}
     assert apps.inputs["nodeTaints"] == ["dedicated=apps:NoSchedule", "spotty=:PreferNoSchedule"]
     assert (apps.inputs["enableAutoScaling"], apps.inputs["count"]) == (True, 2)
     assert (apps.inputs["minCount"], apps.inputs["maxCount"]) == (0, 10)
@@ -466,8 +467,10 @@ def test_contract(mocks: GraphMocks) -> None:
 
 def test_protect_in_production(mocks: GraphMocks) -> None:
     build(mocks, protect=True)
-    for r in [*mocks.of_type(RG), *mocks.of_type(MC), *mocks.of_type(POOL)]:
+    for r in [*mocks.of_type(RG), *mocks.of_type(MC)]:
         assert r.protect is True, r.name
+    # Separately managed pools stay replaceable: a protected pool could never make way for its successor.
+    assert mocks.of_type(POOL) and not any(r.protect for r in mocks.of_type(POOL))
     assert mocks.named("prod-weu-k8s").protect is False
 
 

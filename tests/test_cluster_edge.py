@@ -456,9 +456,9 @@ def test_graph_single_server_with_agents(edge: GraphMocks) -> None:
     component = edge.named("fr-00001", "strata:clusters:EdgeCluster")
     cmds = commands(edge)
     assert set(cmds) == {
-        "fr-00001-k3s-node-a",
-        "fr-00001-k3s-node-b",
-        "fr-00001-k3s-node-c",
+        "fr-00001-k3s-10.0.0.2",
+        "fr-00001-k3s-10.0.0.3",
+        "fr-00001-k3s-edge-c.example.net",
         "fr-00001-node-token",
         "fr-00001-kubeconfig",
     }
@@ -466,7 +466,7 @@ def test_graph_single_server_with_agents(edge: GraphMocks) -> None:
     for r in [*cmds.values(), edge.named("fr-00001-k8s")]:
         assert r.parent == component.urn
 
-    first = cmds["fr-00001-k3s-node-a"]
+    first = cmds["fr-00001-k3s-10.0.0.2"]
     assert first.dependencies == []
     assert "sh -s - server" in first.inputs["create"] and first.inputs["update"] == first.inputs["create"]
     assert "k3s-uninstall.sh" in first.inputs["delete"]
@@ -475,21 +475,21 @@ def test_graph_single_server_with_agents(edge: GraphMocks) -> None:
     assert first_config["node-name"] == "node-a" and first_config["tls-san"] == ["10.0.0.2"]
     assert "cluster-init" not in first_config and "token" not in first_config
 
-    for agent_name, host in (("fr-00001-k3s-node-b", "10.0.0.3"), ("fr-00001-k3s-node-c", "edge-c.example.net")):
-        agent = cmds[agent_name]
+    for node, host in (("node-b", "10.0.0.3"), ("node-c", "edge-c.example.net")):
+        agent = cmds[f"fr-00001-k3s-{host}"]
         assert first.urn in agent.dependencies
         assert "sh -s - agent" in agent.inputs["create"] and "k3s-agent-uninstall.sh" in agent.inputs["delete"]
         assert is_rpc_secret(agent.inputs["stdin"]), "the join config holds the token"
         config = yaml.safe_load(plain(agent.inputs["stdin"]))
         assert config == {
-            "node-name": agent_name.rsplit("k3s-", 1)[1],
+            "node-name": node,
             "server": "https://10.0.0.2:6443",
             "token": TOKEN,
         }
         assert plain(agent.inputs["connection"])["host"] == host
-    node_b = plain(cmds["fr-00001-k3s-node-b"].inputs["connection"])
+    node_b = plain(cmds["fr-00001-k3s-10.0.0.3"].inputs["connection"])
     assert (node_b["user"], node_b["port"]) == ("ops", 2222)
-    assert cmds["fr-00001-k3s-node-b"].inputs["create"].startswith("sudo -n sh -c ")
+    assert cmds["fr-00001-k3s-10.0.0.3"].inputs["create"].startswith("sudo -n sh -c ")
 
     for read in ("fr-00001-node-token", "fr-00001-kubeconfig"):
         r = cmds[read]
@@ -502,12 +502,17 @@ def test_graph_single_server_with_agents(edge: GraphMocks) -> None:
     provider = edge.named("fr-00001-k8s")
     assert set(provider.dependencies) == {
         cmds[n].urn
-        for n in ("fr-00001-k3s-node-a", "fr-00001-k3s-node-b", "fr-00001-k3s-node-c", "fr-00001-kubeconfig")
+        for n in (
+            "fr-00001-k3s-10.0.0.2",
+            "fr-00001-k3s-10.0.0.3",
+            "fr-00001-k3s-edge-c.example.net",
+            "fr-00001-kubeconfig",
+        )
     }
     assert provider.inputs["deleteUnreachable"] == "true"
     assert provider.inputs["clusterIdentifier"] == "strata/edge/fr-00001"
     ready = {r._name for r in cluster.contract.ready}  # type: ignore[attr-defined]
-    assert ready == {"fr-00001-k3s-node-a", "fr-00001-k3s-node-b", "fr-00001-k3s-node-c"}
+    assert ready == {"fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3", "fr-00001-k3s-edge-c.example.net"}
 
 
 def test_every_credential_is_secret(edge: GraphMocks) -> None:
@@ -519,7 +524,7 @@ def test_every_credential_is_secret(edge: GraphMocks) -> None:
         assert plain(r.inputs["connection"])["privateKey"] == SSH_KEY
     for read in ("fr-00001-node-token", "fr-00001-kubeconfig"):
         assert "stdout" in monitor.secret_outputs[read]
-    for install in ("fr-00001-k3s-node-a", "fr-00001-k3s-node-b"):
+    for install in ("fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3"):
         assert "stdout" not in monitor.secret_outputs[install]
     assert is_secret(cluster.kubeconfig)
     assert not is_secret(cluster.endpoint)
@@ -543,46 +548,46 @@ def test_contract(edge: GraphMocks) -> None:
     assert resolve(contract.endpoint) == "https://10.0.0.2:6443"
     assert contract.facts.nodes == 1 and contract.facts.cpu_millicores == 4000
     assert contract.facts.extra["site"] == "fr-00001"
-    assert [r._name for r in contract.ready] == ["fr-00001-k3s-node-a"]  # type: ignore[attr-defined]
+    assert [r._name for r in contract.ready] == ["fr-00001-k3s-10.0.0.2"]  # type: ignore[attr-defined]
 
 
 def test_settings_change_the_contract(edge: GraphMocks) -> None:
     settings = {"kubernetes": {"disable": ["traefik", "servicelb"]}, "storage": {"local_path": False}}
     cluster = build(edge_spec(), settings)
     assert cluster.contract.storage_class is None and cluster.contract.load_balancer is False
-    config = yaml.safe_load(commands(edge)["fr-00001-k3s-node-a"].inputs["stdin"])
+    config = yaml.safe_load(commands(edge)["fr-00001-k3s-10.0.0.2"].inputs["stdin"])
     assert config["disable"] == ["traefik", "servicelb", "local-storage"]
 
 
 def test_ha_servers_join_the_first_and_agents_wait_for_all_servers(edge: GraphMocks) -> None:
     build(edge_spec(hosts=ha_hosts()))
     cmds = commands(edge)
-    first = cmds["fr-00001-k3s-node-a"]
+    first = cmds["fr-00001-k3s-10.0.0.2"]
     first_config = yaml.safe_load(first.inputs["stdin"])
     assert first_config["cluster-init"] is True
     assert first_config["tls-san"] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]
-    for joiner in ("fr-00001-k3s-node-b", "fr-00001-k3s-node-c"):
+    for joiner in ("fr-00001-k3s-10.0.0.3", "fr-00001-k3s-10.0.0.4"):
         r = cmds[joiner]
         assert first.urn in r.dependencies
-        assert cmds["fr-00001-k3s-node-d"].urn not in r.dependencies
+        assert cmds["fr-00001-k3s-10.0.0.5"].urn not in r.dependencies
         config = yaml.safe_load(plain(r.inputs["stdin"]))
         assert config["server"] == "https://10.0.0.2:6443" and config["token"] == TOKEN
         assert config["tls-san"] == first_config["tls-san"] and "cluster-init" not in config
         assert "sh -s - server" in r.inputs["create"]
-    agent = cmds["fr-00001-k3s-node-d"]
-    assert {cmds[n].urn for n in ("fr-00001-k3s-node-a", "fr-00001-k3s-node-b", "fr-00001-k3s-node-c")} <= set(
+    agent = cmds["fr-00001-k3s-10.0.0.5"]
+    assert {cmds[n].urn for n in ("fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3", "fr-00001-k3s-10.0.0.4")} <= set(
         agent.dependencies
     )
 
 
 def test_single_server_needs_no_token(edge: GraphMocks) -> None:
     build(edge_spec())
-    assert set(commands(edge)) == {"fr-00001-k3s-node-a", "fr-00001-kubeconfig"}
+    assert set(commands(edge)) == {"fr-00001-k3s-10.0.0.2", "fr-00001-kubeconfig"}
 
 
 def test_airgap_graph(edge: GraphMocks) -> None:
     build(edge_spec(airgap={}, hosts=three_hosts()))
-    for name in ("fr-00001-k3s-node-a", "fr-00001-k3s-node-b"):
+    for name in ("fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3"):
         create = commands(edge)[name].inputs["create"]
         assert "INSTALL_K3S_SKIP_DOWNLOAD=true" in create and "get.k3s.io" not in create
 
@@ -590,7 +595,7 @@ def test_airgap_graph(edge: GraphMocks) -> None:
 def test_protect_only_the_installs_and_only_when_asked(edge: GraphMocks) -> None:
     build(edge_spec(hosts=three_hosts()), protect=True)
     protected = {r.name for r in edge.resources if r.protect}
-    assert protected == {"fr-00001-k3s-node-a", "fr-00001-k3s-node-b", "fr-00001-k3s-node-c"}
+    assert protected == {"fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3", "fr-00001-k3s-edge-c.example.net"}
 
 
 def test_no_protect_by_default(edge: GraphMocks) -> None:
@@ -601,7 +606,7 @@ def test_no_protect_by_default(edge: GraphMocks) -> None:
 def test_a_version_change_re_runs_the_installer_in_place(edge: GraphMocks) -> None:
     build(edge_spec(name="one", kubernetes_version="1.31"))
     build(edge_spec(name="two", kubernetes_version="1.32"), {"kubernetes": {"version": "v1.32.1+k3s1"}})
-    one, two = commands(edge)["one-k3s-node-a"], commands(edge)["two-k3s-node-a"]
+    one, two = commands(edge)["one-k3s-10.0.0.2"], commands(edge)["two-k3s-10.0.0.2"]
     assert "INSTALL_K3S_VERSION=v1.32.1+k3s1" in two.inputs["update"]
     assert one.inputs["update"] != two.inputs["update"]
     assert commands(edge)["one-kubeconfig"].inputs["triggers"] != commands(edge)["two-kubeconfig"].inputs["triggers"]
@@ -611,7 +616,7 @@ def test_two_clusters_do_not_collide_and_are_deterministic(edge: GraphMocks) -> 
     build(edge_spec(name="site-a"))
     build(edge_spec(name="site-b"))
     cmds = commands(edge)
-    a, b = cmds["site-a-k3s-node-a"], cmds["site-b-k3s-node-a"]
+    a, b = cmds["site-a-k3s-10.0.0.2"], cmds["site-b-k3s-10.0.0.2"]
     assert a.inputs["stdin"] == b.inputs["stdin"] and a.inputs["create"] == b.inputs["create"]
     assert edge.named("site-a-k8s").inputs["clusterIdentifier"] == "strata/edge/site-a"
 
@@ -630,7 +635,7 @@ def test_ssh_key_from_config_and_file(edge: GraphMocks, tmp_path: Path, monkeypa
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh" / "edge").write_text(SSH_KEY, encoding="utf-8")
     build(edge_spec(name="file", ssh_key={"file": "~/.ssh/edge"}))
-    for name in ("cfg-k3s-node-a", "file-k3s-node-a"):
+    for name in ("cfg-k3s-10.0.0.2", "file-k3s-10.0.0.2"):
         connection = commands(edge)[name].inputs["connection"]
         assert is_rpc_secret(connection) and plain(connection)["privateKey"] == SSH_KEY
 

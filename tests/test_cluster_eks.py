@@ -472,7 +472,7 @@ def test_node_groups(mocks: GraphMocks) -> None:
     assert inputs["capacityType"] == "SPOT"
     assert inputs["diskSize"] == 100
     assert inputs["scalingConfig"] == {"minSize": 0, "maxSize": 10, "desiredSize": 3}
-    assert inputs["labels"] == {"workload": "apps", "node.kubernetes.io/pool": "apps"}
+    assert inputs["labels"] == {"workload": "apps", "node.kubernetes.io/pool": "apps", "strata.io/node-pool": "apps"}
     assert inputs["taints"] == [
         {"key": "dedicated", "value": "apps", "effect": "NO_SCHEDULE"},
         {"key": "spot", "effect": "PREFER_NO_SCHEDULE"},
@@ -594,7 +594,7 @@ PROTECTED = {
     ("prod-euw1-secrets", KEY),
     ("prod-euw1-eks-role", ROLE),
     ("prod-euw1-node-role", ROLE),
-    *((f"prod-euw1-nodes-{p}", NODE_GROUP) for p in ("system", "apps", "fixed")),
+    # Node groups stay replaceable (create-before-delete under a new prefix-generated name): never protected.
     *((f"prod-euw1-{kind}-{i}", SUBNET) for kind in ("public", "private") for i in range(3)),
     *((f"prod-euw1-nat-ip-{i}", EIP) for i in range(3)),
 }

@@ -314,7 +314,7 @@ def test_node_pools(mocks: GraphMocks) -> None:
         assert {m.urn for m in mocks.of_type(MEMBER)} <= set(pool.dependencies)
         assert mocks.named("prod-euw1-nat").urn in pool.dependencies
 
-    assert system.inputs["name"] == "system"
+    assert re.fullmatch(r"system-[0-9a-z]{5}", system.inputs["name"])
     assert system.inputs["initialNodeCount"] == 1
     assert system.inputs["autoscaling"] == {"minNodeCount": 1, "maxNodeCount": 3, "locationPolicy": "BALANCED"}
     assert system.inputs["nodeConfig"]["machineType"] == "e2-standard-4"
@@ -329,7 +329,7 @@ def test_node_pools(mocks: GraphMocks) -> None:
     assert config["spot"] is True
     assert config["diskSizeGb"] == 200
     assert config["diskType"] == "pd-ssd"
-    assert config["labels"] == {"workload": "batch", "example.com/team": "data"}
+    assert config["labels"] == {"workload": "batch", "example.com/team": "data", "strata.io/node-pool": "batch"}
     assert config["taints"] == [
         {"key": "dedicated", "value": "batch", "effect": "NO_SCHEDULE"},
         {"key": "spot", "value": "", "effect": "PREFER_NO_SCHEDULE"},
@@ -402,9 +402,11 @@ def test_build_cluster_reaches_the_component(mocks: GraphMocks) -> None:
 
 def test_protect_in_production(mocks: GraphMocks) -> None:
     build(mocks, protect=True)
-    for name in ("prod-euw1-gke", "prod-euw1-nodes-system", "prod-euw1-nodes-batch", "prod-euw1-vpc"):
+    for name in ("prod-euw1-gke", "prod-euw1-vpc", "prod-euw1-subnet"):
         assert mocks.named(name).protect is True, name
-    assert mocks.named("prod-euw1-subnet").protect is True
+    # Pools stay replaceable: a protected pool could never make way for its successor.
+    for name in ("prod-euw1-nodes-system", "prod-euw1-nodes-batch"):
+        assert mocks.named(name).protect is False, name
     assert mocks.named("prod-euw1-gke").inputs["deletionProtection"] is True
 
 
@@ -480,10 +482,10 @@ ERRORS: list[tuple[dict[str, Any], dict[str, Any] | None, dict[str, str] | None,
         r"^subnet_cidr: 10\.10\.0\.0/28 has 12 usable addresses, but the node pools may grow to 15 nodes",
     ),
     (
-        {"node_pools": [POOL_SYSTEM, {"name": "p" * 41}]},
+        {"node_pools": [POOL_SYSTEM, {"name": "p" * 35}]},
         None,
         None,
-        r"^node_pools\[1\]\.name: GKE node pool names are 1-40 characters",
+        r"^node_pools\[1\]\.name: node pool names are 1-34 characters",
     ),
     ({"node_pools": [POOL_SYSTEM, {"name": "2nd"}]}, None, None, r"^node_pools\[1\]\.name: .*'2nd'"),
     (

@@ -27,6 +27,7 @@ from pulumi_azure_native import authorization, containerservice, resources
 
 from components.clusters.checks.aks import validate_spec
 from components.clusters.contract import (
+    POOL_LABEL,
     ClusterComponent,
     ClusterContract,
     MissingOutputError,
@@ -37,6 +38,7 @@ from components.clusters.contract import (
     required_output,
 )
 from components.clusters.spec import AksClusterSpec, AksNodePool
+from components.lifecycle import pool_name
 from packs.model import Target
 
 #: The application id of the AKS Entra ID server app; every AKS cluster with managed AAD accepts tokens for it.
@@ -48,6 +50,25 @@ KUBELOGIN_INSTALL_HINT = (
 )
 #: The StorageClass the Azure Disk CSI driver installs on every AKS cluster.
 STORAGE_CLASS = "managed-csi"
+#: Linux agent pool names: at most 12 lowercase letters and digits.
+AGENT_POOL_NAME_MAX = 12
+
+
+def agent_pool_name(pool: AksNodePool, os_sku: str) -> str:
+    """The Azure name of a separately managed pool: a new one whenever a field AKS cannot change in place changes.
+
+    VM size, OS disk, zones and pod density are fixed for the life of an agent pool; with a new name the
+    replacement is created beside the old pool, which drains once its successor is up. The name is the
+    pool's first letters and a digest (12 characters in all); nodes carry the full name as a label.
+    """
+    forcing = {
+        "vm_size": pool.vm_size,
+        "os_disk_size_gib": pool.os_disk_size_gib,
+        "zones": list(pool.zones),
+        "max_pods": pool.max_pods,
+        "os_sku": os_sku,
+    }
+    return pool_name(pool.name, forcing, AGENT_POOL_NAME_MAX, separator="")
 
 
 # ----------------------------------------------------------------------------------------- kubeconfig
@@ -159,7 +180,8 @@ class AksCluster(ClusterComponent):
             resource_group_name=rg_name,
             location=spec.location,
             kubernetes_version=spec.kubernetes_version,
-            dns_prefix=spec.name,
+            # Fixed for the cluster's life, so it keeps the cloud name through renames.
+            dns_prefix=spec.cloud_name,
             identity=containerservice.ManagedClusterIdentityArgs(
                 type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED
             ),
@@ -222,7 +244,7 @@ class AksCluster(ClusterComponent):
                     availability_zones=list(first.zones),
                     os_disk_size_gb=first.os_disk_size_gib,
                     max_pods=first.max_pods,
-                    node_labels=dict(first.labels),
+                    node_labels={**first.labels, POOL_LABEL: first.name},
                     node_taints=[_taint(t.key, t.value, t.effect) for t in first.taints],
                     tags=all_tags,
                     **_scaling(first),
@@ -246,7 +268,7 @@ class AksCluster(ClusterComponent):
                     f"{name}-nodes-{pool.name}",
                     resource_group_name=rg_name,
                     resource_name_=cluster.name,
-                    agent_pool_name=pool.name,
+                    agent_pool_name=agent_pool_name(pool, os_sku),
                     mode=containerservice.AgentPoolMode.SYSTEM if pool.system else containerservice.AgentPoolMode.USER,
                     type=containerservice.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
                     os_type=containerservice.OSType.LINUX,
@@ -255,13 +277,14 @@ class AksCluster(ClusterComponent):
                     availability_zones=list(pool.zones),
                     os_disk_size_gb=pool.os_disk_size_gib,
                     max_pods=pool.max_pods,
-                    node_labels=dict(pool.labels),
+                    node_labels={**pool.labels, POOL_LABEL: pool.name},
                     node_taints=[_taint(t.key, t.value, t.effect) for t in pool.taints],
                     tags=all_tags,
                     **scaling,
-                    # The cluster autoscaler owns the node count once the pool exists.
+                    # The cluster autoscaler owns the node count once the pool exists. Never protected: a
+                    # protected pool could not be replaced by its successor.
                     opts=pulumi.ResourceOptions.merge(
-                        guarded,
+                        child,
                         pulumi.ResourceOptions(ignore_changes=["count"] if scaling["enable_auto_scaling"] else []),
                     ),
                 )
@@ -294,7 +317,9 @@ class AksCluster(ClusterComponent):
         )
 
         ready: list[pulumi.Resource] = [cluster, *pools]
-        provider = make_provider(name, Target.AKS, kubeconfig, parent=self, depends_on=ready)
+        provider = make_provider(
+            name, Target.AKS, kubeconfig, parent=self, depends_on=ready, cloud_name=spec.cloud_name
+        )
 
         self.resource_group_name = rg_name
         self.cluster = cluster
@@ -316,6 +341,7 @@ class AksCluster(ClusterComponent):
                 load_balancer=True,
                 handles={"cluster_name": cluster.name, "resource_group_name": rg_name},
                 ready=ready,
+                cloud_name=spec.cloud_name,
             )
         )
 

@@ -17,6 +17,10 @@ import yaml
 
 from packs.model import ClusterFacts, Target
 
+#: Node label carrying a pool's name on every target: the cloud's own pool name changes when the pool is
+#: replaced (see components/lifecycle.py), so workloads select pools by this label.
+POOL_LABEL = "strata.io/node-pool"
+
 WorkloadIdentityKind = Literal["aws-irsa", "azure-workload-identity", "gcp-workload-identity"]
 T = TypeVar("T")
 
@@ -102,6 +106,13 @@ class ClusterContract:
     load_balancer: bool = True
     handles: Mapping[str, pulumi.Output[Any]] = field(default_factory=dict)
     ready: Sequence[pulumi.Resource] = ()
+    #: The name the cloud knows the cluster by, when a rename left it different from ``name``.
+    cloud_name: str | None = None
+
+    @property
+    def physical_name(self) -> str:
+        """What names derived from the cluster in the cloud (accounts, role assignments) are built from."""
+        return self.cloud_name or self.name
 
     def outputs(self) -> dict[str, Any]:
         """The contract as plain outputs for ``register_outputs`` and stack exports."""
@@ -129,17 +140,20 @@ def make_provider(
     render_yaml_to_directory: str | None = None,
     context: str | None = None,
     delete_unreachable: bool = False,
+    cloud_name: str | None = None,
 ) -> k8s.Provider:
     """The Kubernetes provider every pack uses; never the ambient default provider.
 
     Server-side apply is on so that packs and controllers co-own fields safely; ``delete_unreachable``
-    lets a decommissioned edge site leave state without a reachable API server.
+    lets a decommissioned edge site leave state without a reachable API server. The identifier comes from
+    the cloud name, which survives a rename: a new identifier would replace the provider and with it every
+    Kubernetes object of every pack.
     """
     return k8s.Provider(
         f"{name}-k8s",
         kubeconfig=kubeconfig,
         context=context,
-        cluster_identifier=cluster_identifier(target, name),
+        cluster_identifier=cluster_identifier(target, cloud_name or name),
         render_yaml_to_directory=render_yaml_to_directory,
         enable_server_side_apply=True,
         delete_unreachable=delete_unreachable,

@@ -39,10 +39,11 @@ import pulumi
 import yaml
 from pulumi_command import remote
 
-from components.clusters.checks.edge import host_ip, validate
+from components.clusters.checks.edge import host_ip, host_key, validate
 from components.clusters.contract import ClusterComponent, ClusterContract, make_provider
 from components.clusters.secrets import read_secret
 from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings
+from components.lifecycle import aliases, fixed_name
 from packs.model import Target
 
 TYPE = "strata:clusters:EdgeCluster"
@@ -278,14 +279,22 @@ class EdgeCluster(ClusterComponent):
 
         def install(host: EdgeHost, config: pulumi.Input[str], depends_on: Sequence[pulumi.Resource]) -> remote.Command:
             command = install_command(host, version, spec.airgap)
+            resource_name = f"{name}-k3s-{host_key(host)}"
+            # Stacks deployed before hosts were keyed by identity named the command after the host name.
+            former = [f"{name}-k3s-{host.name}"] if f"{name}-k3s-{host.name}" != resource_name else []
             return remote.Command(
-                f"{name}-k3s-{host.name}",
+                resource_name,
                 connection=connection(host),
                 create=command,
                 update=command,
                 delete=uninstall_command(host),
                 stdin=config,
-                opts=pulumi.ResourceOptions.merge(guarded, pulumi.ResourceOptions(depends_on=list(depends_on))),
+                # The host is the command's identity: were it ever replaced, the uninstall (its delete) must run
+                # before the new install on the same machine, never after it.
+                opts=pulumi.ResourceOptions.merge(
+                    fixed_name(guarded),
+                    pulumi.ResourceOptions(depends_on=list(depends_on), aliases=aliases(former)),
+                ),
             )
 
         first_config = render_config(node_config(first, parsed, tls_sans=tls_sans, cluster_init=len(servers) > 1))
@@ -343,6 +352,7 @@ class EdgeCluster(ClusterComponent):
             parent=self,
             depends_on=[*installs, kubeconfig_read],
             delete_unreachable=True,
+            cloud_name=spec.cloud_name,
         )
         disabled = disabled_components(parsed)
         self._finish(
@@ -358,6 +368,7 @@ class EdgeCluster(ClusterComponent):
                 load_balancer="servicelb" not in disabled,
                 handles={},
                 ready=installs,
+                cloud_name=spec.cloud_name,
             )
         )
 
@@ -367,6 +378,7 @@ __all__ = [
     "api_url",
     "as_root",
     "disabled_components",
+    "host_key",
     "install_command",
     "install_script",
     "node_config",

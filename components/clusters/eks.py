@@ -39,6 +39,7 @@ from pulumi_aws import GetAvailabilityZonesFilterArgs, ec2, eks, get_availabilit
 
 from components.clusters.checks.eks import partition_for, validate
 from components.clusters.contract import (
+    POOL_LABEL,
     ClusterComponent,
     ClusterContract,
     WorkloadIdentity,
@@ -48,6 +49,7 @@ from components.clusters.contract import (
     required_output,
 )
 from components.clusters.spec import EksClusterSpec, EksNodePool, EksVpc
+from components.lifecycle import fixed_name
 from packs.model import Target
 
 AWS_CLI = "aws"
@@ -294,7 +296,7 @@ class EksCluster(ClusterComponent):
         # ---------------------------------------------------------------- the cluster
         cluster = eks.Cluster(
             f"{name}-eks",
-            name=spec.name,
+            name=spec.cloud_name,
             version=spec.kubernetes_version,
             role_arn=cluster_role.arn,
             region=spec.region,
@@ -320,14 +322,11 @@ class EksCluster(ClusterComponent):
             ),
             deletion_protection=protect,
             tags=self._tags,
+            # The cluster has a fixed name, so a replacement cannot be created beside the old one.
             opts=pulumi.ResourceOptions.merge(
-                self._guarded,
-                pulumi.ResourceOptions(
-                    # The permissions must exist before the control plane starts and outlive it on deletion.
-                    depends_on=cluster_grants,
-                    # The cluster has a fixed name, so a replacement cannot be created beside the old one.
-                    delete_before_replace=True,
-                ),
+                fixed_name(self._guarded),
+                # The permissions must exist before the control plane starts and outlive it on deletion.
+                pulumi.ResourceOptions(depends_on=cluster_grants),
             ),
         )
 
@@ -352,7 +351,8 @@ class EksCluster(ClusterComponent):
                 type="STANDARD",
                 region=spec.region,
                 tags=self._tags,
-                opts=self._child,
+                # One entry per principal and cluster: the old one must go before its replacement exists.
+                opts=fixed_name(self._child),
             )
             eks.AccessPolicyAssociation(
                 f"{name}-admin-{i}-policy",
@@ -361,7 +361,7 @@ class EksCluster(ClusterComponent):
                 policy_arn=access_policy_arn(partition, ADMIN_ACCESS_POLICY),
                 access_scope=eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                 region=spec.region,
-                opts=self._child,
+                opts=fixed_name(self._child),
             )
             self.access_entries.append(entry)
 
@@ -384,7 +384,9 @@ class EksCluster(ClusterComponent):
                 lambda args: eks_kubeconfig(spec.name, args[0], spec.region, args[1], args[2])
             )
         )
-        provider = make_provider(name, Target.EKS, kubeconfig, parent=self, depends_on=node_groups)
+        provider = make_provider(
+            name, Target.EKS, kubeconfig, parent=self, depends_on=node_groups, cloud_name=spec.cloud_name
+        )
         issuer_host = issuer_url.apply(lambda url: url.removeprefix("https://"))
 
         self.cluster = cluster
@@ -410,6 +412,7 @@ class EksCluster(ClusterComponent):
                 load_balancer=True,
                 handles={"cluster_name": cluster.name, "region": pulumi.Output.from_input(spec.region)},
                 ready=node_groups,
+                cloud_name=spec.cloud_name,
             )
         )
 
@@ -441,7 +444,8 @@ class EksCluster(ClusterComponent):
         chosen: pulumi.Output[list[str]] = zones.names.apply(
             lambda names: pick_zones(names, vpc_spec.availability_zones, spec.region)
         )
-        cluster_tag = {f"kubernetes.io/cluster/{spec.name}": "shared"}
+        # The tag names the cluster as EKS knows it: controllers discover their subnets by it.
+        cluster_tag = {f"kubernetes.io/cluster/{spec.cloud_name}": "shared"}
 
         vpc = ec2.Vpc(
             f"{name}-vpc",
@@ -560,7 +564,7 @@ class EksCluster(ClusterComponent):
             scaling_config=eks.NodeGroupScalingConfigArgs(
                 min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.initial_size
             ),
-            labels=dict(pool.labels),
+            labels={**pool.labels, POOL_LABEL: pool.name},
             taints=[
                 eks.NodeGroupTaintArgs(key=t.key, value=t.value or None, effect=TAINT_EFFECTS[t.effect])
                 for t in pool.taints
@@ -568,8 +572,9 @@ class EksCluster(ClusterComponent):
             node_repair_config=eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             region=spec.region,
             tags=self._tags,
+            # Never protected: a protected group could not be replaced by its successor.
             opts=pulumi.ResourceOptions.merge(
-                self._guarded,
+                self._child,
                 pulumi.ResourceOptions(
                     # Nodes need their role's policies and NAT egress to join; both must also outlive them.
                     depends_on=[*node_grants, *network.node_prerequisites],

@@ -66,6 +66,7 @@ class ExistingCluster(ClusterComponent):
             parent=self,
             render_yaml_to_directory=render_dir,
             context=spec.context,
+            cloud_name=spec.cloud_name,
         )
         self._finish(
             ClusterContract(
@@ -80,6 +81,7 @@ class ExistingCluster(ClusterComponent):
                 load_balancer=True,
                 handles={},
                 ready=(),
+                cloud_name=spec.cloud_name,
             )
         )
 

@@ -26,8 +26,9 @@ from typing import Any
 import pulumi
 from pulumi_gcp import compute, container, projects, serviceaccount
 
-from components.clusters.checks.gke import validate
+from components.clusters.checks.gke import GKE_NAME_MAX, validate
 from components.clusters.contract import (
+    POOL_LABEL,
     ClusterComponent,
     ClusterContract,
     WorkloadIdentity,
@@ -37,6 +38,7 @@ from components.clusters.contract import (
     required_output,
 )
 from components.clusters.spec import GkeClusterSpec, GkeNodePool
+from components.lifecycle import fixed_name, pool_name
 from packs.model import Target
 
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
@@ -81,6 +83,22 @@ def node_service_account_id(cluster: str) -> str:
     return f"{cluster[:21].rstrip('-')}-{digest}"
 
 
+def gke_pool_name(pool: GkeNodePool, image_type: str) -> str:
+    """The pool's GKE name: a new one whenever a field GKE cannot change in place changes.
+
+    Machine type, disk, image and spot-ness change only by re-creating the pool; with a new name the new
+    pool is created next to the old one, which drains once its replacement is up (see components/lifecycle.py).
+    """
+    forcing = {
+        "machine_type": pool.machine_type,
+        "disk_size_gib": pool.disk_size_gib,
+        "disk_type": pool.disk_type,
+        "image_type": image_type,
+        "spot": pool.spot,
+    }
+    return pool_name(pool.name, forcing, GKE_NAME_MAX)
+
+
 def oidc_issuer_url(project: str, region: str, cluster: str) -> str:
     """The issuer of the cluster's service account tokens (what workload identity federation trusts)."""
     return f"https://container.googleapis.com/v1/projects/{project}/locations/{region}/clusters/{cluster}"
@@ -120,20 +138,20 @@ class GkeCluster(ClusterComponent):
 
         child = pulumi.ResourceOptions(parent=self)
         guarded = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=protect))
-        project, region = spec.project, spec.region
+        project, region, cloud_name = spec.project, spec.region, spec.cloud_name
 
         # ---------------------------------------------------------------- network
         network = compute.Network(
             f"{name}-vpc",
-            name=f"{spec.name}-vpc",
+            name=f"{cloud_name}-vpc",
             project=project,
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
-            opts=guarded,
+            opts=fixed_name(guarded),
         )
         subnet = compute.Subnetwork(
             f"{name}-subnet",
-            name=f"{spec.name}-nodes",
+            name=f"{cloud_name}-nodes",
             project=project,
             region=region,
             network=network.id,
@@ -143,21 +161,21 @@ class GkeCluster(ClusterComponent):
                 compute.SubnetworkSecondaryIpRangeArgs(range_name=PODS_RANGE, ip_cidr_range=spec.pods_cidr),
                 compute.SubnetworkSecondaryIpRangeArgs(range_name=SERVICES_RANGE, ip_cidr_range=spec.services_cidr),
             ],
-            opts=guarded,
+            opts=fixed_name(guarded),
         )
         egress: list[pulumi.Resource] = []
         if spec.private_nodes:
             router = compute.Router(
                 f"{name}-router",
-                name=f"{spec.name}-router",
+                name=f"{cloud_name}-router",
                 project=project,
                 region=region,
                 network=network.id,
-                opts=child,
+                opts=fixed_name(child),
             )
             nat = compute.RouterNat(
                 f"{name}-nat",
-                name=f"{spec.name}-nat",
+                name=f"{cloud_name}-nat",
                 project=project,
                 region=region,
                 router=router.name,
@@ -165,18 +183,18 @@ class GkeCluster(ClusterComponent):
                 # The network is the cluster's own, so NAT for all of it is NAT for the nodes and pods only.
                 source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
                 log_config=compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
-                opts=child,
+                opts=fixed_name(child),
             )
             egress = [nat]
 
         # ---------------------------------------------------------------- node identity
         node_sa = serviceaccount.Account(
             f"{name}-node-sa",
-            account_id=node_service_account_id(spec.name),
-            display_name=f"GKE nodes of {spec.name}",
+            account_id=node_service_account_id(cloud_name),
+            display_name=f"GKE nodes of {cloud_name}",
             description="Least-privilege identity of the cluster's nodes (logs, metrics, image pulls).",
             project=project,
-            opts=child,
+            opts=fixed_name(child),
         )
         grants = [
             projects.IAMMember(
@@ -198,7 +216,7 @@ class GkeCluster(ClusterComponent):
 
         cluster = container.Cluster(
             f"{name}-gke",
-            name=spec.name,
+            name=cloud_name,
             project=project,
             location=region,
             network=network.id,
@@ -274,7 +292,7 @@ class GkeCluster(ClusterComponent):
                 managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
             ),
             opts=pulumi.ResourceOptions.merge(
-                guarded,
+                fixed_name(guarded),
                 pulumi.ResourceOptions(
                     depends_on=[*grants, *egress],
                     # node_config describes only the default pool, which is gone once the cluster exists.
@@ -289,7 +307,7 @@ class GkeCluster(ClusterComponent):
             pools.append(
                 container.NodePool(
                     f"{name}-nodes-{pool.name}",
-                    name=pool.name,
+                    name=gke_pool_name(pool, parsed.node_os.image_type),
                     project=project,
                     location=region,
                     cluster=cluster.name,
@@ -315,12 +333,13 @@ class GkeCluster(ClusterComponent):
                         ),
                         shielded_instance_config=container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
                         metadata=node_metadata,
-                        labels=dict(pool.labels),
+                        labels={**pool.labels, POOL_LABEL: pool.name},
                         taints=_taints(pool),
                         resource_labels=labels,
                     ),
+                    # Never protected: a protected pool could not be replaced by its successor.
                     opts=pulumi.ResourceOptions.merge(
-                        guarded,
+                        child,
                         pulumi.ResourceOptions(
                             # Nodes must find their roles and their egress in place when they boot.
                             depends_on=[*grants, *egress],
@@ -343,7 +362,7 @@ class GkeCluster(ClusterComponent):
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(host, ca).apply(lambda args: _kubeconfig(spec.name, args[0], args[1]))
         )
-        provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools)
+        provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools, cloud_name=cloud_name)
 
         self.network = network
         self.subnetwork = subnet
@@ -365,5 +384,6 @@ class GkeCluster(ClusterComponent):
                 storage_class=STORAGE_CLASS if storage.gce_persistent_disk_csi_driver else None,
                 handles={"cluster_name": cluster.name, "project": cluster.project, "location": cluster.location},
                 ready=pools,
+                cloud_name=cloud_name,
             )
         )

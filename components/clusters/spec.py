@@ -162,7 +162,19 @@ class ClusterSpec(Frozen):
     facts: dict[str, FactValue] = Field(default_factory=dict, description="Extra facts for templating.")
     protect: bool | None = Field(
         default=None,
-        description="Protect the cluster and node pools from deletion; default: the environment's `production` flag.",
+        description="Protect the cluster, its network and keys from deletion (node pools stay replaceable); "
+        "default: the environment's `production` flag.",
+    )
+    allow_data_loss: tuple[Name, ...] = Field(
+        default=(),
+        description="Production only: data-owning packs this change may drop from the cluster's profiles (their "
+        "namespace and objects are then left in the cluster, unmanaged).",
+    )
+    renamed_from: tuple[Name, ...] = Field(
+        default=(),
+        description="Former names of this cluster, oldest first. Renaming then moves the stack's resources to the "
+        "new name (Pulumi aliases) instead of replacing them, and the cloud keeps the first name: cloud resource "
+        "names cannot change in place.",
     )
 
     settings_model: ClassVar[type[BaseModel] | None] = None
@@ -184,6 +196,25 @@ class ClusterSpec(Frozen):
         if not _supported(allowed, value):
             raise ValueError(f"Kubernetes {value} is not supported on {Target(target).value} (supported: {allowed})")
         return value
+
+    @field_validator("renamed_from")
+    @classmethod
+    def _former_names(cls, names: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.data.get("name") in names:
+            raise ValueError(f"{info.data['name']!r} is the current name, not a former one")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"former names listed twice: {dup}")
+        return names
+
+    @property
+    def cloud_name(self) -> str:
+        """The name the cloud knows the cluster by: the first it was deployed under (``renamed_from[0]``).
+
+        Cluster, network and account names cannot change in place on any cloud, so a renamed cluster keeps
+        its cloud name and only its Pulumi names, tags and exports follow the new name.
+        """
+        return self.renamed_from[0] if self.renamed_from else self.name
 
     @property
     def region_name(self) -> str | None:
@@ -501,8 +532,15 @@ class GkeClusterSpec(ClusterSpec):
 
 
 class EdgeHost(Frozen):
-    name: Name = Field(description="Node name.")
+    name: Name = Field(description="Node name; renaming a host updates k3s in place.")
     address: str = Field(min_length=1, description="IP or DNS name reachable over SSH.")
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$",
+        description="Stable identity of the machine (asset tag, serial); default: its address. A host's resources "
+        "are keyed by it, so a new name is an update, while a new id (or a new address without an id) is "
+        "another machine: k3s is installed there and uninstalled from the old one. Set it before re-addressing.",
+    )
     user: str = Field(default="root", description="SSH user (needs sudo).")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
     role: Literal["server", "agent"] = Field(default="server", description="k3s server or agent.")

@@ -124,8 +124,10 @@ def validate_spec(
     """
     del config
     parsed = validate_settings(settings)
-    if len(spec.name) > DNS_PREFIX_MAX:
-        raise ValueError(f"name: {spec.name!r} is longer than {DNS_PREFIX_MAX} characters, the AKS DNS prefix limit")
+    if len(spec.cloud_name) > DNS_PREFIX_MAX:
+        raise ValueError(
+            f"name: {spec.cloud_name!r} is longer than {DNS_PREFIX_MAX} characters, the AKS DNS prefix limit"
+        )
     if spec.tenant_id is not None and not _is_guid(spec.tenant_id):
         raise ValueError(f"tenant_id: {spec.tenant_id!r} is not a GUID")
     for i, group in enumerate(spec.admin_group_object_ids):

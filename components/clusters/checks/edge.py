@@ -56,8 +56,23 @@ def host_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return None
 
 
+def host_key(host: EdgeHost) -> str:
+    """What a host's resources are named by: its ``id``, else its address.
+
+    Never its name: the install command's delete is the k3s uninstall, so a resource named after the host
+    name would uninstall k3s from the very machine that was only renamed. Addresses are case-folded (DNS
+    names are case-insensitive) and IPv6 colons become ``_`` (``::`` separates the parts of a URN; host
+    names never contain ``_``, so no address maps onto another).
+    """
+    if host.id is not None:
+        return host.id
+    ip = host_ip(host.address)
+    return ip.compressed.replace(":", "_") if ip is not None else host.address.lower()
+
+
 def _check_hosts(hosts: Sequence[EdgeHost]) -> None:
     seen: dict[str, int] = {}
+    keys: dict[str, int] = {}
     for i, host in enumerate(hosts):
         if host_ip(host.address) is None and not _HOSTNAME.match(host.address):
             raise ValueError(f"hosts[{i}].address: {host.address!r} is neither an IP address nor a DNS name")
@@ -67,6 +82,12 @@ def _check_hosts(hosts: Sequence[EdgeHost]) -> None:
         if key in seen:
             raise ValueError(f"hosts[{i}].address: {host.address} is already used by hosts[{seen[key]}]")
         seen[key] = i
+        identity = host_key(host)
+        if identity in keys:
+            raise ValueError(
+                f"hosts[{i}].id: {identity!r} already identifies hosts[{keys[identity]}] (by its id or address)"
+            )
+        keys[identity] = i
     servers = sum(1 for h in hosts if h.role == "server")
     if servers > 1 and servers % 2 == 0:
         raise ValueError(

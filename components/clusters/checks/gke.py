@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.clusters.spec import GkeClusterSpec, GkeNodePool, GkeSettings, read_settings
+from components.replacement import DIGEST_LENGTH
 
 #: A regional node pool is replicated into this many zones of the region unless node locations are given;
 #: the spec's pool sizes are per zone (see docs/targets/gke.md).
@@ -21,6 +22,8 @@ ZONES_PER_REGION = 3
 POD_RANGE_PER_NODE = 24
 #: GKE cluster and node pool names: 1-40 characters, a lowercase letter first, no trailing hyphen.
 GKE_NAME_MAX = 40
+#: A pool's GKE name is its name, a hyphen and a digest of the fields that force replacement.
+POOL_NAME_MAX = GKE_NAME_MAX - 1 - DIGEST_LENGTH
 _GKE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 #: Authorized-network limits of the control plane firewall.
 AUTHORIZED_NETWORKS_MAX_PUBLIC = 50
@@ -138,10 +141,11 @@ def _check_network(spec: GkeClusterSpec) -> None:
 def _check_pools(pools: Sequence[GkeNodePool]) -> None:
     for i, pool in enumerate(pools):
         where = f"node_pools[{i}]"
-        if len(pool.name) > GKE_NAME_MAX or not _GKE_NAME.match(pool.name):
+        if len(pool.name) > POOL_NAME_MAX or not _GKE_NAME.match(pool.name):
             raise ValueError(
-                f"{where}.name: GKE node pool names are 1-{GKE_NAME_MAX} characters and start with a lowercase "
-                f"letter, got {pool.name!r}"
+                f"{where}.name: node pool names are 1-{POOL_NAME_MAX} characters (GKE's {GKE_NAME_MAX} less a "
+                f"{DIGEST_LENGTH + 1}-character replacement suffix) and start with a lowercase letter, "
+                f"got {pool.name!r}"
             )
         if pool.system and pool.min_size < 1:
             raise ValueError(
@@ -164,11 +168,12 @@ def validate(
     """
     del config
     parsed = validate_settings(settings)
-    if len(spec.name) > GKE_NAME_MAX or not _GKE_NAME.match(spec.name):
-        raise ValueError(
-            f"name: GKE cluster names are 1-{GKE_NAME_MAX} characters and start with a lowercase letter, "
-            f"got {spec.name!r}"
-        )
+    for field, value in (("name", spec.name), ("renamed_from[0]", spec.cloud_name)):
+        if len(value) > GKE_NAME_MAX or not _GKE_NAME.match(value):
+            raise ValueError(
+                f"{field}: GKE cluster names are 1-{GKE_NAME_MAX} characters and start with a lowercase letter, "
+                f"got {value!r}"
+            )
     _check_network(spec)
     _check_pools(spec.node_pools)
     labels = gcp_labels({**dict(tags or {}), **spec.labels})
