@@ -447,6 +447,51 @@ def image_problem(image: str) -> str | None:
     return None
 
 
+def chart_images(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Image references in Helm values: ``image: repo:tag`` strings and ``image: {repository, tag}`` maps.
+
+    An empty ``tag`` means "the chart's appVersion", which the pinned chart version pins; ``latest`` does not.
+    A ``digest`` pins the image whatever the tag.
+    """
+    if isinstance(values, Mapping):
+        for key, value in values.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key == "image" and isinstance(value, str) and value and "{{" not in value:
+                yield where, value
+            elif key == "image" and isinstance(value, Mapping):
+                repo, tag = value.get("repository"), value.get("tag")
+                if isinstance(repo, str) and tag is not None and str(tag) != "" and not value.get("digest"):
+                    yield f"{where}.tag", f"{repo}:{tag}"
+                yield from chart_images(value, where)
+            else:
+                yield from chart_images(value, where)
+    elif isinstance(values, list | tuple):
+        for i, item in enumerate(values):
+            yield from chart_images(item, f"{path}[{i}]")
+
+
+#: Where the pod spec sits in each kind that runs pods (the rest: spec.template.spec).
+_POD_PATHS = {
+    "Pod": ("spec",),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+
+def pod_images(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field path, image) of every container of a Kubernetes object that runs pods."""
+    route = _POD_PATHS.get(str(obj.get("kind")), ("spec", "template", "spec"))
+    spec: Any = obj
+    for step in route:
+        spec = spec.get(step) if isinstance(spec, Mapping) else None
+    if not isinstance(spec, Mapping):
+        return
+    prefix = ".".join(route)
+    for group in ("initContainers", "containers", "ephemeralContainers"):
+        for i, container in enumerate(spec.get(group) or ()):
+            if isinstance(container, Mapping):
+                yield f"{prefix}.{group}[{i}].image", str(container.get("image") or "")
+
+
 @rule(
     "image-tag-pinned",
     "No container image is untagged or :latest in what strata applies.",

@@ -48,7 +48,9 @@ from policy.rules import (
     Values,
     Violation,
     Workload,
+    chart_images,
     default_levels,
+    pod_images,
 )
 from stacks.environment import ClusterEntry, Environment
 
@@ -273,28 +275,6 @@ def _value_place(pack: ResolvedPack, path: str) -> tuple[str, str]:
     return (f"{pack.folder}/values.yaml" if pack.folder else pack.profile), path
 
 
-def _images(values: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Image references in chart values: ``image: repo:tag`` strings and ``image: {repository, tag}`` maps.
-
-    An empty ``tag`` means "the chart's appVersion", which the pinned chart version pins; ``latest`` does not.
-    """
-    if isinstance(values, Mapping):
-        for key, value in values.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key == "image" and isinstance(value, str) and value and "{{" not in value:
-                yield where, value
-            elif key == "image" and isinstance(value, Mapping):
-                repo, tag = value.get("repository"), value.get("tag")
-                if isinstance(repo, str) and tag is not None and str(tag) != "" and value.get("digest") in (None, ""):
-                    yield f"{where}.tag", f"{repo}:{tag}"
-                yield from _images(value, where)
-            else:
-                yield from _images(value, where)
-    elif isinstance(values, list | tuple):
-        for i, item in enumerate(values):
-            yield from _images(item, f"{path}[{i}]")
-
-
 _MANIFEST_CACHE: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
@@ -319,27 +299,6 @@ def _manifest_images(folder: str, files: Sequence[str]) -> tuple[tuple[str, str]
     return _MANIFEST_CACHE[key]
 
 
-_POD_PATHS = {
-    "Pod": ("spec",),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-
-
-def pod_images(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """(field path, image) of every container of a Kubernetes object that runs pods."""
-    route = _POD_PATHS.get(str(obj.get("kind")), ("spec", "template", "spec"))
-    spec: Any = obj
-    for step in route:
-        spec = spec.get(step) if isinstance(spec, Mapping) else None
-    if not isinstance(spec, Mapping):
-        return
-    prefix = ".".join(route)
-    for group in ("initContainers", "containers", "ephemeralContainers"):
-        for i, container in enumerate(spec.get(group) or ()):
-            if isinstance(container, Mapping):
-                yield f"{prefix}.{group}[{i}].image", str(container.get("image") or "")
-
-
 _PACK_CACHE: dict[tuple[str, int], list[tuple[Violation, str]]] = {}
 
 
@@ -355,7 +314,7 @@ def pack_violations(pack: ResolvedPack, params: Params, enabled: set[str]) -> li
     if isinstance(source, HelmSource):
         chart = HelmChart(pack.ref, source.chart, source.version, source.repository)
         out.extend((v, "source") for v in RULES["helm-chart-pinned"](chart, params))
-        images = tuple(_images(pack.values))
+        images = tuple(chart_images(pack.values))
         out.extend((v, "values") for v in RULES["image-tag-pinned"](Workload("chart value", pack.ref, images), params))
     elif isinstance(source, ManifestSource) and pack.folder:
         images = _manifest_images(pack.folder, source.files)
