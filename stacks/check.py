@@ -22,7 +22,7 @@ from packs.errors import PlanError, PlanErrors
 from policy.rules import RULES, Level
 from stacks.environment import CONFIG_DIR, load_environment
 from stacks.plan import check_environment, collector_paused, file_config
-from stacks.policy import PolicyFinding
+from stacks.policy import PolicyFinding, params_for, resolve_levels
 from stacks.render import Column, print_table
 
 CHECK_SCHEMA = "strata.check/v1"
@@ -55,6 +55,45 @@ def run_check(
     return verdict.policy, [e for e in verdict.errors if e not in policy_errors]
 
 
+_STRICTNESS = {Level.DISABLED: 0, Level.ADVISORY: 1, Level.MANDATORY: 2}
+
+
+def pack_config(
+    env: str, cluster: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR
+) -> dict[str, Any]:
+    """The policy pack config that makes ``pulumi preview --policy-pack policy`` enforce what ``strata check``
+    enforces for this environment: each rule at its level (the strictest of the stack's clusters) with the
+    environment's settings. One source of truth, ``strata:policy`` and the profiles, for both points."""
+    environment = load_environment(env, config_dir)
+    catalogue = load_catalogue(packs_dir)
+    entries = [environment.cluster(cluster)] if cluster else list(environment.clusters)
+    levels: dict[str, Level] = {}
+    for profiles in {e.spec.profiles for e in entries}:
+        loaded = [
+            (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
+            for ref in (tuple(p.split("@", 1)) for p in profiles)
+            if ref in catalogue.profiles
+        ]
+        found, errors = resolve_levels(
+            environment.settings.production, loaded, environment.settings.policy.rules, environment.file
+        )
+        if errors:
+            raise PlanErrors(errors)
+        for rule, level in found.items():
+            if rule not in levels or _STRICTNESS[level] > _STRICTNESS[levels[rule]]:
+                levels[rule] = level
+    params = params_for(environment)
+    return {
+        rule: {
+            "enforcementLevel": level.value,
+            "production": params.production,
+            "allowedRepositories": list(params.allowed_repositories),
+            "requiredTags": list(params.required_tags),
+        }
+        for rule, level in sorted(levels.items())
+    }
+
+
 def report(env: str, findings: list[PolicyFinding], errors: list[PlanError]) -> dict[str, Any]:
     """The ``--json`` document (schema ``strata.check/v1``)."""
     mandatory = sum(1 for f in findings if f.level is Level.MANDATORY)
@@ -74,7 +113,15 @@ def check(
     ),
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Check only this cluster.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema strata.check/v1).")] = False,
-    rules: Annotated[bool, typer.Option("--rules", help="List the rules and their levels here, then exit.")] = False,
+    rules: Annotated[bool, typer.Option("--rules", help="List the rules, then exit.")] = False,
+    pulumi_config: Annotated[
+        bool,
+        typer.Option(
+            "--pulumi-config",
+            help="Print the CrossGuard pack's config for this environment (pulumi preview --policy-pack policy "
+            "--policy-pack-config FILE), then exit.",
+        ),
+    ] = False,
     config_dir: Annotated[
         Path, typer.Option("--config-dir", envvar="STRATA_CONFIG_DIR", help="Folder of Pulumi.<env>.yaml files.")
     ] = CONFIG_DIR,
@@ -86,6 +133,14 @@ def check(
     if rules:
         rows = [(r.id, r.title, "stack" if r.stack else "resource") for r in RULES.values()]
         print_table(out, "policy rules", [Column("rule", whole=True), Column("requires"), Column("scope")], rows)
+        return
+    if pulumi_config:
+        try:
+            print(json.dumps(pack_config(env, cluster, config_dir, packs_dir), indent=2, sort_keys=True))
+        except PlanErrors as exc:
+            for e in exc.errors:
+                err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
+            raise typer.Exit(1) from None
         return
     try:
         findings, errors = run_check(env, cluster, config_dir, packs_dir)

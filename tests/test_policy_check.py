@@ -184,3 +184,19 @@ def test_rules_listing() -> None:
     result = check("--rules")
     assert result.exit_code == 0
     assert all(rule in result.output for rule in RULES)
+
+
+def test_pulumi_config_carries_the_environment_levels_to_the_pack() -> None:
+    result = check("--env", "edge", "--pulumi-config")
+    assert result.exit_code == 0
+    config = json.loads(result.stdout)
+    assert set(config) == set(RULES)
+    assert config["edge-host-key-pinned"]["enforcementLevel"] == "advisory"  # strata:policy of edge
+    assert config["production-protected"] == {
+        "enforcementLevel": "mandatory",
+        "production": True,
+        "allowedRepositories": [],
+        "requiredTags": ["owner", "strata-environment"],
+    }
+    dev = json.loads(check("--env", "dev", "--pulumi-config").stdout)
+    assert {c["enforcementLevel"] for c in dev.values()} == {"advisory"} and not dev["eks-audit-logs"]["production"]
