@@ -5,6 +5,7 @@ fail naming the rule, file and field; levels come from production, profiles (whi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,17 @@ def test_pulumi_config_carries_the_environment_levels_to_the_pack() -> None:
     }
     dev = json.loads(check("--env", "dev", "--pulumi-config").stdout)
     assert {c["enforcementLevel"] for c in dev.values()} == {"advisory"} and not dev["eks-audit-logs"]["production"]
+
+
+def test_docs_examples_validate() -> None:
+    """The strata:policy and profile snippets of docs/policy.md are what the models accept."""
+    from stacks.environment import PolicySettings
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "policy.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    settings = PolicySettings.model_validate(blocks[0]["config"]["strata:policy"])
+    assert settings.rules["edge-host-key-pinned"] is Level.ADVISORY
+    prof = Profile.model_validate(profile("p", [{"pack": "web@1.0.0"}], policy=blocks[1]["policy"]))
+    assert prof.policy.locks == ("production-protected",)
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, re.M))
+    assert documented == set(RULES)
