@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from packs.paths import format_path, parse_path
+from policy.rules import Level as PolicyLevel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 SEMVER = r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -702,6 +703,40 @@ class DriftPolicy(Frozen):
         return self
 
 
+def _known_rules(rules: Any) -> Any:
+    """Rule ids must name a rule of policy/rules.py: a misspelt id would silently leave the real rule alone."""
+    from packs.errors import did_you_mean
+    from policy.rules import RULES
+
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        hint = did_you_mean(str(unknown[0]), list(RULES))
+        known = hint.lstrip("; ") if hint else f"rules are {', '.join(RULES)}"
+        raise ValueError(f"unknown policy rule {', '.join(map(repr, unknown))}; {known}")
+    return rules
+
+
+#: Level per policy rule id, every id checked against policy/rules.py.
+PolicyRules = Annotated[dict[str, PolicyLevel], AfterValidator(_known_rules)]
+
+
+class ProfilePolicy(Frozen):
+    """A profile's enforcement level per policy rule; ``locks`` are rules whose level no environment may change
+    (a production profile locks the rules it relies on at ``mandatory``)."""
+
+    rules: PolicyRules = Field(
+        default_factory=dict, description="Level per rule id: mandatory, advisory or disabled."
+    )
+    locks: tuple[str, ...] = Field(default=(), description="Rules whose level environments cannot change.")
+
+    @model_validator(mode="after")
+    def _locks_set(self) -> ProfilePolicy:
+        unset = [r for r in self.locks if r not in self.rules]
+        if unset:
+            raise ValueError(f"locks {unset} name rules the profile does not set a level for")
+        return self
+
+
 class ProfileKind(enum.StrEnum):
     INFRASTRUCTURE = "infrastructure"
     ADDON = "addon"
@@ -722,6 +757,9 @@ class Profile(Frozen):
     layers: tuple[ProfileEntry, ...] = Field(min_length=1, description="Packs in layer order.")
     drift: DriftPolicy = Field(
         default_factory=DriftPolicy, description="Drift remediation per layer (heal/alert/ignore), lockable."
+    )
+    policy: ProfilePolicy = Field(
+        default_factory=ProfilePolicy, description="Policy rule levels (mandatory/advisory/disabled), lockable."
     )
 
     @model_validator(mode="after")

@@ -21,9 +21,11 @@ from rich.markup import escape
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.errors import PlanError, PlanErrors
+from stacks.check import check
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
 from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
+from stacks.policy import summarize
 from stacks.render import Column, print_plans, print_table
 
 app = typer.Typer(
@@ -32,6 +34,7 @@ app = typer.Typer(
 packs_app = typer.Typer(help="The pack catalogue.", invoke_without_command=True)
 app.add_typer(packs_app, name="packs")
 app.add_typer(fleet_app, name="fleet")
+app.command("check")(check)
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
 _WIDTH = None if sys.stdout.isatty() else 200
@@ -116,6 +119,8 @@ def plan(
         _fail(exc, as_json)
         return
     _needs(result.needs)
+    for line in summarize(result.advisories):  # advisory policy findings pass the plan; say so, once per rule
+        err.print(f"[yellow]advisory[/yellow]: {escape(line)} (strata check --env {env} lists them)", highlight=False)
     if as_json:
         # Compact on purpose: an indented dump takes the pure-Python encoder, 10x slower at fleet scale.
         sys.stdout.write(json.dumps(result.as_dict(explain), separators=(",", ":")))

@@ -16,6 +16,8 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
   (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
 - ``strata:allow_data_loss`` -- in production, the data-owning packs a change may drop (stacks/retention.py).
+- ``strata:policy`` -- ``{rules: {<rule>: mandatory|advisory|disabled}, allowed_repositories: [...],
+  required_tags: [...]}``: how the policy rules (policy/rules.py) are enforced here; see docs/policy.md.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
-from packs.model import DriftAction, Frozen, Layer, Target
+from packs.model import DriftAction, Frozen, Layer, PolicyRules, Target
+from policy.rules import DEFAULT_REQUIRED_TAGS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss", "policy")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.
@@ -50,6 +53,21 @@ class Inventory(Frozen):
 
     file: str = Field(description="CSV or YAML file, relative to the config folder.")
     defaults: dict[str, Any] = Field(default_factory=dict, description="Cluster fields shared by every row.")
+
+
+class PolicySettings(Frozen):
+    """``strata:policy``: enforcement per rule and the settings rules read. Production environments enforce
+    every rule unless they say otherwise; elsewhere rules are advisory."""
+
+    rules: PolicyRules = Field(
+        default_factory=dict, description="Level per rule id (mandatory, advisory, disabled); profiles may lock one."
+    )
+    allowed_repositories: tuple[str, ...] = Field(
+        default=(), description="URL prefixes Helm charts may come from; default any https:// or oci:// repository."
+    )
+    required_tags: tuple[str, ...] = Field(
+        default=DEFAULT_REQUIRED_TAGS, description="Tags every cloud resource must carry."
+    )
 
 
 class EnvironmentSettings(Frozen):
@@ -70,6 +88,7 @@ class EnvironmentSettings(Frozen):
         description="Production only: data-owning packs this change may drop, as '<pack>' (any cluster), "
         "'<cluster>/<pack>' or '<cluster>/*' (a cluster removed from the stack). See stacks/retention.py.",
     )
+    policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy enforcement (docs/policy.md).")
 
 
 @dataclass(frozen=True)
@@ -352,14 +371,15 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     """A flat CSV row to cluster fields.
 
     ``name``, ``region``, ``site`` ... map to fields; ``labels.<k>``, ``facts.<k>`` and ``variables.<pack>.<var>``
-    to map entries; ``address`` (with optional ``user``, ``port``) becomes the single host of an edge site.
+    to map entries; ``address`` (with optional ``user``, ``port``, ``host_key``) becomes the single host of an
+    edge site.
     """
     out: dict[str, Any] = {}
     host: dict[str, Any] = {}
     for column, cell in row.items():
         if cell == "":
             continue
-        if column in ("address", "user", "port"):
+        if column in ("address", "user", "port", "host_key"):
             host[column] = _scalar(cell) if column == "port" else cell
             continue
         head, dot, rest = column.partition(".")

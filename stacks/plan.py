@@ -25,7 +25,9 @@ from packs.drift import resolve_drift
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import DriftAction, Layer
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
+from policy.rules import Level
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
+from stacks.policy import PolicyFinding, check_policy
 
 PLAN_SCHEMA = "strata.plan/v1"
 
@@ -64,6 +66,8 @@ class EnvironmentPlan:
     clusters: tuple[ClusterPlan, ...]
     #: Secret sources absent where the plan ran (unset variables, missing files): ``pulumi up`` needs them.
     needs: tuple[PlanError, ...] = ()
+    #: Policy findings that do not stop the plan (advisory level); ``strata check`` lists them.
+    advisories: tuple[PolicyFinding, ...] = ()
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
         """The documented ``--json`` document (schema ``strata.plan/v1``)."""
@@ -161,6 +165,8 @@ class Verdict:
     plans: list[ClusterPlan]
     errors: list[PlanError]
     needs: list[PlanError]
+    #: Every policy finding (mandatory ones are also in ``errors``); see stacks/policy.py.
+    policy: list[PolicyFinding] = field(default_factory=list)
 
 
 def check_environment(
@@ -178,13 +184,17 @@ def check_environment(
     plan fails on errors and lists the needs.
     """
     plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
+    # Policy rules run last, on the same plans: a mandatory violation is one more plan error (stacks/policy.py).
     needs: list[PlanError] = []
     for cp in plans:
         spec = cp.entry.spec
         secrets = {f"variables.{p.name}.{var}": ref for p in cp.plan.packs for var, ref in p.secrets.items()}
         for found in check_cluster(spec, cp.plan.settings(), environment.tags(spec), secrets, config):
             (needs if found.absent else errors).append(_locate(environment, cp, found))
-    return Verdict(plans, errors, needs)
+    policy = check_policy(environment, plans, catalogue)
+    errors.extend(policy.errors)
+    errors.extend(f.as_error() for f in policy.mandatory)
+    return Verdict(plans, errors, needs, policy.findings)
 
 
 def _locate(environment: Environment, cp: ClusterPlan, found: Problem) -> PlanError:
@@ -259,4 +269,5 @@ def _plan_environment(
     verdict = check_environment(environment, entries, catalogue, file_config(config_dir / f"Pulumi.{name}.yaml"))
     if verdict.errors:
         raise PlanErrors(verdict.errors)
-    return EnvironmentPlan(environment, tuple(verdict.plans), tuple(sorted(set(verdict.needs))))
+    advisories = tuple(f for f in verdict.policy if f.level is not Level.MANDATORY)
+    return EnvironmentPlan(environment, tuple(verdict.plans), tuple(sorted(set(verdict.needs))), advisories)

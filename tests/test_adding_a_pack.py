@@ -21,7 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-COPIED = ("pyproject.toml", "README.md", "components", "packs", "stacks", "tests")
+COPIED = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks", "tests")
 
 
 def _section() -> str:

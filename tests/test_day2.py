@@ -54,7 +54,7 @@ def site(name: str, profile_version: str = "1.0.0", **extra: Any) -> dict[str, A
         "target": "edge",
         "kubernetes_version": "1.31",
         "profiles": [f"edge@{profile_version}"],
-        "hosts": [{"name": "n1", "address": "10.0.0.7"}],
+        "hosts": [{"name": "n1", "address": "10.0.0.7", "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG2n1"}],
         "ssh_key": {"env": "STRATA_TEST_EDGE_KEY"},
     }
     doc.update(extra)

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from; the rest of the repository (tests, docs, bench) is not part of the package.
-SOURCES = ("pyproject.toml", "README.md", "components", "packs", "stacks")
+SOURCES = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks")
 OFFLINE_HINTS = (
     "Could not find a version",
     "No matching distribution",

@@ -208,6 +208,10 @@ class AksCluster(ClusterComponent):
                     enable_private_cluster_public_fqdn=True,
                 )
                 if spec.private_cluster
+                else containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                    authorized_ip_ranges=list(spec.authorized_ip_ranges)
+                )
+                if spec.authorized_ip_ranges
                 else None
             ),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(

@@ -400,6 +400,11 @@ class AksClusterSpec(ClusterSpec):
     service_cidr: Cidr = Field(default="10.0.0.0/16", description="Service CIDR.")
     dns_service_ip: str = Field(default="10.0.0.10", description="CoreDNS service IP inside service_cidr.")
     private_cluster: bool = Field(default=False, description="API server reachable only privately.")
+    authorized_ip_ranges: tuple[Cidr, ...] = Field(
+        default=(),
+        description="Networks allowed to reach the public API server (not with private_cluster, which has no "
+        "public endpoint); empty admits any address.",
+    )
     sku_tier: Literal["Free", "Standard", "Premium"] = Field(default="Standard", description="Control plane SLA.")
     tenant_id: str | None = Field(default=None, description="Entra ID tenant for Azure RBAC; default current.")
     admin_group_object_ids: tuple[str, ...] = Field(default=(), description="Entra groups with cluster admin.")
@@ -411,6 +416,11 @@ class AksClusterSpec(ClusterSpec):
     @classmethod
     def _cidrs(cls, value: str) -> str:
         return _cidr(value)
+
+    @field_validator("authorized_ip_ranges")
+    @classmethod
+    def _ranges(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_cidr(v) for v in values)
 
     @field_validator("node_pools")
     @classmethod
@@ -424,6 +434,8 @@ class AksClusterSpec(ClusterSpec):
             raise ValueError(f"dns_service_ip {self.dns_service_ip} is not inside service_cidr {self.service_cidr}")
         if ipaddress.ip_network(self.pod_cidr).overlaps(ipaddress.ip_network(self.service_cidr)):
             raise ValueError(f"pod_cidr {self.pod_cidr} overlaps service_cidr {self.service_cidr}")
+        if self.private_cluster and self.authorized_ip_ranges:
+            raise ValueError("authorized_ip_ranges limits a public API server; a private cluster has none: remove one")
         return self
 
     @property
