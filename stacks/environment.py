@@ -14,6 +14,7 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
   (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
+- ``strata:reconcile`` -- continuous reconciliation by the Pulumi Kubernetes Operator (stacks/reconcile.py).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from pydantic import Field, TypeAdapter, ValidationError
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, Target
+from stacks.reconcile import ReconcileSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "reconcile")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.
@@ -61,6 +63,9 @@ class EnvironmentSettings(Frozen):
     drift: dict[Layer, DriftAction] = Field(
         default_factory=dict, description="Drift remediation per layer (heal, alert, ignore) for `strata fleet drift`."
     )
+    reconcile: ReconcileSettings | None = Field(
+        default=None, description="Continuous reconciliation by the Pulumi Kubernetes Operator (docs/operator.md)."
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class Environment:
     file: str
     settings: EnvironmentSettings
     clusters: tuple[ClusterEntry, ...]
+    #: The folder the environment was read from: where ``strata:reconcile`` finds its management environment.
+    config_dir: Path | None = None
 
     def cluster(self, name: str) -> ClusterEntry:
         for entry in self.clusters:
@@ -254,7 +261,7 @@ def environment_from_config(
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
-    return Environment(name, display, settings, tuple(entries))
+    return Environment(name, display, settings, tuple(entries), config_dir)
 
 
 def _config_errors(errors: Iterable[PlanError]) -> list[PlanError]:

@@ -26,6 +26,7 @@ from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import DriftAction, Layer
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
+from stacks.reconcile import check_reconcile
 
 PLAN_SCHEMA = "strata.plan/v1"
 
@@ -184,6 +185,7 @@ def check_environment(
         secrets = {f"variables.{p.name}.{var}": ref for p in cp.plan.packs for var, ref in p.secrets.items()}
         for found in check_cluster(spec, cp.plan.settings(), environment.tags(spec), secrets, config):
             (needs if found.absent else errors).append(_locate(environment, cp, found))
+    errors.extend(check_reconcile(environment, plans, catalogue, environment.config_dir))
     return Verdict(plans, errors, needs)
 
 
