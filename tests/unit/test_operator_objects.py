@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from packs.errors import PlanErrors
 from stacks.cli import app
 from stacks.environment import CONFIG_DIR
-from stacks.naming import stack_names
+from stacks.naming import parse_stack, select, stack_names
 from stacks.operator.objects import MAX_STACK_NAME, k8s_name, operator_objects, operator_stacks
 from stacks.operator.render import render_files
 from stacks.plan import EnvironmentPlan, plan_environment
@@ -148,6 +148,8 @@ def test_shards_are_one_stack_each(config: Path) -> None:
     stacks = operator_stacks(result.environment, result.clusters)
     assert [s.name for s in stacks] == list(stack_names(result.environment, 8).names)
     assert sum(len(s.clusters) for s in stacks) == 240
+    for s in stacks:  # the very memberships the program deploys
+        assert s.clusters == tuple(e.spec.name for e in select(result.environment, parse_stack(s.name)))
     first = stacks[0].object
     assert first["metadata"]["labels"]["strata.dev/shard"].startswith("shard-")
     assert "strata.dev/cluster" not in first["metadata"]["labels"]
