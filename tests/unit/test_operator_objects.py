@@ -259,3 +259,12 @@ def test_render_files_match_the_objects(config: Path) -> None:
     assert sorted(json.dumps(d, sort_keys=True) for d in docs) == sorted(
         json.dumps(o, sort_keys=True) for o in operator_objects(result.environment, result.clusters)
     )
+
+
+def test_the_documented_example_is_a_valid_reconcile_setting() -> None:
+    from stacks.reconcile import ReconcileSettings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
+    block = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    settings = ReconcileSettings.model_validate(block["config"]["strata:reconcile"])
+    assert settings.shards == 8 and settings.management.cluster == "management/hub"
