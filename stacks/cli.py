@@ -24,6 +24,7 @@ from packs.errors import PlanError, PlanErrors
 from stacks.check import check
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
+from stacks.operator.cli import operator_app
 from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
 from stacks.policy import summarize
 from stacks.render import Column, print_plans, print_table
@@ -35,6 +36,7 @@ packs_app = typer.Typer(help="The pack catalogue.", invoke_without_command=True)
 app.add_typer(packs_app, name="packs")
 app.add_typer(fleet_app, name="fleet")
 app.command("check")(check)
+app.add_typer(operator_app, name="operator")
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
 _WIDTH = None if sys.stdout.isatty() else 200

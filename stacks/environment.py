@@ -18,6 +18,7 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:allow_data_loss`` -- in production, the data-owning packs a change may drop (stacks/retention.py).
 - ``strata:policy`` -- ``{rules: {<rule>: mandatory|advisory|disabled}, allowed_repositories: [...],
   required_tags: [...]}``: how the policy rules (policy/rules.py) are enforced here; see docs/policy.md.
+- ``strata:reconcile`` -- continuous reconciliation by the Pulumi Kubernetes Operator (stacks/reconcile.py).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, PolicyRules, Target
 from policy.rules import DEFAULT_REQUIRED_TAGS
+from stacks.reconcile import ReconcileSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss", "policy")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss", "policy", "reconcile")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.
@@ -89,6 +91,9 @@ class EnvironmentSettings(Frozen):
         "'<cluster>/<pack>' or '<cluster>/*' (a cluster removed from the stack). See stacks/retention.py.",
     )
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy enforcement (docs/policy.md).")
+    reconcile: ReconcileSettings | None = Field(
+        default=None, description="Continuous reconciliation by the Pulumi Kubernetes Operator (docs/operator.md)."
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class Environment:
     file: str
     settings: EnvironmentSettings
     clusters: tuple[ClusterEntry, ...]
+    #: The folder the environment was read from: where ``strata:reconcile`` finds its management environment.
+    config_dir: Path | None = None
 
     def cluster(self, name: str) -> ClusterEntry:
         for entry in self.clusters:
@@ -283,7 +290,7 @@ def environment_from_config(
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
-    return Environment(name, display, settings, tuple(entries))
+    return Environment(name, display, settings, tuple(entries), config_dir)
 
 
 def _rename_conflicts(entries: Iterable[ClusterEntry]) -> list[PlanError]:

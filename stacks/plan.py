@@ -28,6 +28,7 @@ from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from policy.rules import Level
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.policy import PolicyFinding, check_policy
+from stacks.reconcile import check_reconcile
 
 PLAN_SCHEMA = "strata.plan/v1"
 
@@ -191,6 +192,7 @@ def check_environment(
         secrets = {f"variables.{p.name}.{var}": ref for p in cp.plan.packs for var, ref in p.secrets.items()}
         for found in check_cluster(spec, cp.plan.settings(), environment.tags(spec), secrets, config):
             (needs if found.absent else errors).append(_locate(environment, cp, found))
+    errors.extend(check_reconcile(environment, plans, catalogue, environment.config_dir))
     policy = check_policy(environment, plans, catalogue)
     errors.extend(policy.errors)
     errors.extend(f.as_error() for f in policy.mandatory)

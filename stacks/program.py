@@ -39,6 +39,7 @@ from stacks.environment import (
     strata_config,
 )
 from stacks.naming import StackSelection, parse_stack, select
+from stacks.operator.register import reconciled_fleets, register
 from stacks.plan import ClusterPlan, check_environment
 from stacks.retention import EXPORT_KEY as DATA_KEY
 from stacks.retention import Deployed, data_loss, export_value, parse_deployed
@@ -129,6 +130,12 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
             errors += data_loss(environment, plans, deployed_data(environment.file))
         if errors:
             raise PlanErrors(errors)
+        # A management environment registers the operator Stacks of every fleet naming one of its clusters;
+        # those fleets are checked here too, before anything is created.
+        names = {cp.entry.spec.name for cp in plans}
+        fleets = [
+            f for f in reconciled_fleets(environment, config_dir, load_catalogue(packs_dir)) if f.cluster in names
+        ]
     except PlanErrors as exc:
         # RunError ends the program with the message alone: these are the user's mistakes, not strata's.
         raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n" + str(exc)) from None
@@ -159,6 +166,9 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         exports[spec.name] = export_outputs(cluster.contract, packs)
         if packs.generated_secrets:
             generated[spec.name] = packs.generated_secrets
+    for fleet in fleets:
+        cluster, packs = built[fleet.cluster]
+        register(fleet, cluster.contract.provider, packs)
     pulumi.export(EXPORT_KEY, exports)
     # Where each generated secret lives (the URN of its RandomPassword in this stack's state), never its value.
     pulumi.export(GENERATED_KEY, generated)

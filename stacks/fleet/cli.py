@@ -55,6 +55,13 @@ StateDir = Annotated[Path, typer.Option("--state-dir", help="Where run journals 
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable report (strata.fleet/v1) on stdout.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required for changes when not on a terminal.")]
 ConfigDir = Annotated[Path | None, typer.Option("--config-dir", envvar="STRATA_CONFIG_DIR", hidden=True)]
+EngineName = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (Automation API here) or operator (the Pulumi Kubernetes Operator of strata:reconcile).",
+    ),
+]
 
 _STYLE = {
     Outcome.SUCCEEDED: "green",
@@ -181,6 +188,12 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
     state_dir: Path = options.pop("state_dir")
     config_dir: Path | None = options.pop("config_dir")
     remediate: bool = options.pop("remediate", False)
+    engine_name: str = options.pop("engine", "local")
+    if engine_name not in ("local", "operator"):
+        _fail(f"--engine {engine_name!r}: use local or operator; nothing was run", as_json)
+    if engine_name == "operator" and (operation in (Operation.REFRESH, Operation.DESTROY) or remediate):
+        what = "drift --remediate" if remediate else operation.value
+        _fail(f"{what} runs with --engine local: the operator only reconciles and reports; nothing was run", as_json)
     for name in ("wave_size", "max_failures", "max_unreachable"):
         if options.get(name) is not None:
             try:
@@ -198,6 +211,10 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
     from stacks.fleet.journal import ResumeError
     from stacks.fleet.local import PulumiMissing
 
+    if engine_name == "operator" and shards is None:
+        from stacks.fleet.operator import reconcile_shards
+
+        shards = reconcile_shards(env, config_dir or CONFIG_DIR)
     show = not as_json and sys.stderr.isatty()
     observer = RichObserver(err) if show else None
     fleet = Fleet(
@@ -228,6 +245,10 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
         if not typer.confirm(f"{what} {len(stacks)} stack(s) of {env}?", default=False, err=True):
             raise typer.Exit(1)
     try:
+        if engine_name == "operator":
+            from stacks.fleet.operator import engine_for
+
+            fleet._engine = engine_for(fleet.selection, config_dir or CONFIG_DIR)
         fleet.engine  # noqa: B018 - fails early, with how to install the CLI, before anything runs
         if operation is Operation.DRIFT:
             report = fleet.drift(remediate=remediate, **options)
@@ -267,8 +288,10 @@ def _command(operation: Operation, doc: str) -> None:
         as_json: AsJson = False,
         yes: Yes = False,
         config_dir: ConfigDir = None,
+        engine: EngineName = "local",
     ) -> None:
         options = {
+            "engine": engine,
             "parallel": parallel,
             "canary": canary,
             "wave_size": wave_size,
@@ -317,6 +340,7 @@ def drift(
     as_json: AsJson = False,
     yes: Yes = False,
     config_dir: ConfigDir = None,
+    engine: EngineName = "local",
 ) -> None:
     """One drift report (live and code) by layer, pack and stack; --remediate heals the 'heal' layers."""
     options = {k: v for k, v in locals().items() if k not in ("env", "shards", "select")}
