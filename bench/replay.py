@@ -16,6 +16,7 @@ chains). Only the second part is the program's to cut, so it is measured against
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,12 @@ def load(recording: Recording) -> list[Step]:
     return steps
 
 
+def _ready(value: Any) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+    future.set_result(value)
+    return future
+
+
 class _Replayer:
     def __init__(self) -> None:
         self.by_urn: dict[str, pulumi.Resource] = {}
@@ -206,8 +213,12 @@ class _Replayer:
         props = {k: self.value(v) for k, v in step.values.items()}
         for key, deps in request.propertyDependencies.items():
             resources = {self.by_urn[urn] for urn in deps.urns}
-            value = pulumi.Output.from_input(props.get(key))
-            props[key] = pulumi.Output(resources, value.future(), value.is_known(), value.is_secret())
+            value = props.get(key)
+            if isinstance(value, pulumi.Output):
+                props[key] = pulumi.Output(resources, value.future(), value.is_known(), value.is_secret())
+            else:
+                # Not Output.from_input: that would wrap every nested item in an Output of its own.
+                props[key] = pulumi.Output(resources, _ready(value), _ready(True), _ready(False))
         return props
 
     def options(self, request: resource_pb2.RegisterResourceRequest) -> pulumi.ResourceOptions:
@@ -215,7 +226,9 @@ class _Replayer:
         return pulumi.ResourceOptions(
             parent=self.by_urn.get(request.parent),
             provider=self._provider(request.provider),
-            providers={pkg: self._provider(ref) for pkg, ref in request.providers.items()} or None,
+            # The SDK puts a component's own ``provider`` into this map too; passing it twice draws a warning.
+            providers={pkg: self._provider(ref) for pkg, ref in request.providers.items() if ref != request.provider}
+            or None,
             depends_on=[self.by_urn[urn] for urn in request.dependencies],
             protect=request.protect if request.HasField("protect") else None,
             delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,

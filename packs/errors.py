@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from packs import yamlio
+
 SOURCE_KINDS = frozenset({"helm", "manifests", "managed"})
 
 
@@ -85,8 +87,7 @@ def from_validation(
 def load_yaml(path: Path, display: str) -> Any:
     """Parse a YAML file; a syntax error becomes a PlanError with line and column."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+        return yamlio.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
