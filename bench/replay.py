@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from google.protobuf import json_format
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.proto import resource_pb2
 
@@ -93,7 +94,12 @@ class Recording:
     """Everything a stack registered, in order, plus its stack outputs (resolved, with their secrecy)."""
 
     records: list[tuple[str, bytes]]
-    exports: dict[str, tuple[Any, bool]]
+    exports: dict[str, Any]
+    #: Per URN, the properties the resource's class declares but the program left unset (outputs such as
+    #: ``stdout`` or ``status``). They never reach the wire, but the SDK gives each one an Output on the
+    #: resource object, whatever the program does: the replay declares them too, so that this SDK cost is
+    #: in the floor and not counted as the program's.
+    unset: dict[str, list[str]] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         path.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
@@ -105,14 +111,50 @@ class Recording:
         return loaded
 
 
-async def resolved_exports() -> dict[str, tuple[Any, bool]]:
-    """The root stack's exports as (value, is_secret), awaited the way the engine would."""
+class UnsetProperties:
+    """Notes, while a program runs, the properties each resource declares without a value (see ``Recording``)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[pulumi.Resource, list[str]]] = []
+        self._transfer = rpc.transfer_properties
+
+    def __enter__(self) -> UnsetProperties:
+        def transfer(res: pulumi.Resource, props: Any, custom: bool) -> Any:
+            self.seen.append((res, [k for k, v in props.items() if v is None and k not in ("id", "urn")]))
+            return self._transfer(res, props, custom)
+
+        rpc.transfer_properties = transfer
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        rpc.transfer_properties = self._transfer
+
+    async def by_urn(self) -> dict[str, list[str]]:
+        return {await res.urn.future(): names for res, names in self.seen if names}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An exported Output, resolved: its value and whether it was secret."""
+
+    value: Any
+    secret: bool
+
+
+async def _capture(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return Resolved(await value.future(), await value.is_secret())
+    if isinstance(value, Mapping):
+        return {k: await _capture(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [await _capture(v) for v in value]
+    return value
+
+
+async def resolved_exports() -> dict[str, Any]:
+    """The root stack's exports, each Output in them resolved (keeping its secrecy) where the program had one."""
     root = pulumi.runtime.get_root_resource()
-    out: dict[str, tuple[Any, bool]] = {}
-    for key, value in (getattr(root, "outputs", None) or {}).items():
-        output = pulumi.Output.from_input(value)
-        out[key] = (await output.future(), await output.is_secret())
-    return out
+    return {key: await _capture(value) for key, value in (getattr(root, "outputs", None) or {}).items()}
 
 
 def _registration(blob: bytes) -> resource_pb2.RegisterResourceRequest:
@@ -191,14 +233,31 @@ def _ready(value: Any) -> asyncio.Future[Any]:
     return future
 
 
+def _known(value: Any, secret: bool, resources: set[pulumi.Resource] | None = None) -> pulumi.Output[Any]:
+    """The cheapest Output the SDK has for a known value (``Output.secret`` would wrap every nested item)."""
+    return pulumi.Output(resources or set(), _ready(value), _ready(True), _ready(secret))
+
+
+def _rebuild(captured: Any) -> Any:
+    """An export as the floor would write it: each Output a known value, secret where the program's was."""
+    if isinstance(captured, Resolved):
+        return _known(captured.value, secret=True) if captured.secret else captured.value
+    if isinstance(captured, dict):
+        return {k: _rebuild(v) for k, v in captured.items()}
+    if isinstance(captured, list):
+        return [_rebuild(v) for v in captured]
+    return captured
+
+
 class _Replayer:
-    def __init__(self) -> None:
+    def __init__(self, unset: Mapping[str, list[str]]) -> None:
         self.by_urn: dict[str, pulumi.Resource] = {}
+        self.unset = unset
 
     def value(self, data: Any) -> Any:
         """Decoded data as inputs: a secret becomes a secret Output, a resource reference the replayed resource."""
         if isinstance(data, _Secret):
-            return pulumi.Output.secret(self.value(data.value))
+            return _known(self.value(data.value), secret=True)
         if isinstance(data, _Ref):
             return self.by_urn[data.urn]
         if isinstance(data, list):
@@ -211,14 +270,17 @@ class _Replayer:
         """The inputs, each property carrying the dependencies the engine saw for it."""
         request = step.request
         props = {k: self.value(v) for k, v in step.values.items()}
+        props |= {k: None for k in self.unset.get(_urn(request), ()) if k not in props}
         for key, deps in request.propertyDependencies.items():
+            if not deps.urns:  # the SDK lists every property, most with no dependency: those stay plain values
+                continue
             resources = {self.by_urn[urn] for urn in deps.urns}
             value = props.get(key)
             if isinstance(value, pulumi.Output):
                 props[key] = pulumi.Output(resources, value.future(), value.is_known(), value.is_secret())
             else:
                 # Not Output.from_input: that would wrap every nested item in an Output of its own.
-                props[key] = pulumi.Output(resources, _ready(value), _ready(True), _ready(False))
+                props[key] = _known(value, secret=False, resources=resources)
         return props
 
     def options(self, request: resource_pb2.RegisterResourceRequest) -> pulumi.ResourceOptions:
@@ -229,7 +291,8 @@ class _Replayer:
             # The SDK puts a component's own ``provider`` into this map too; passing it twice draws a warning.
             providers={pkg: self._provider(ref) for pkg, ref in request.providers.items() if ref != request.provider}
             or None,
-            depends_on=[self.by_urn[urn] for urn in request.dependencies],
+            # Only what no property already brings: the SDK adds property dependencies to this list itself.
+            depends_on=[self.by_urn[urn] for urn in sorted(set(request.dependencies) - _property_deps(request))],
             protect=request.protect if request.HasField("protect") else None,
             delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
             ignore_changes=list(request.ignoreChanges) or None,
@@ -287,6 +350,10 @@ class _Replayer:
         resource.register_outputs(outputs)
 
 
+def _property_deps(request: resource_pb2.RegisterResourceRequest) -> set[str]:
+    return {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+
+
 def _urn(request: resource_pb2.RegisterResourceRequest) -> str:
     """The URN the engine gives the request (the mock monitor's scheme, which is the engine's)."""
     kind = request.type
@@ -295,9 +362,9 @@ def _urn(request: resource_pb2.RegisterResourceRequest) -> str:
     return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), kind, request.name])
 
 
-def replay(steps: Sequence[Step], exports: Mapping[str, tuple[Any, bool]]) -> int:
+def replay(recording: Recording, steps: Sequence[Step]) -> int:
     """Register the recorded resources and outputs, in recorded order; returns the number of resources."""
-    replayer = _Replayer()
+    replayer = _Replayer(recording.unset)
     count = 0
     for step in steps:
         if step.kind == "register":
@@ -305,15 +372,15 @@ def replay(steps: Sequence[Step], exports: Mapping[str, tuple[Any, bool]]) -> in
             count += 1
         elif "::pulumi:pulumi:Stack::" not in step.request.urn:  # the root stack is set up by the mocks
             replayer.register_outputs(step)
-    for key, (value, secret) in exports.items():
-        pulumi.export(key, pulumi.Output.secret(value) if secret else value)
+    for key, value in recording.exports.items():
+        pulumi.export(key, _rebuild(value))
     return count
 
 
 def _comparable(kind: str, request: Any) -> dict[str, Any]:
     data = json_format.MessageToDict(request, preserving_proto_field_name=False)
-    for field in PROVENANCE:
-        data.pop(field, None)
+    for name in PROVENANCE:
+        data.pop(name, None)
     if "dependencies" in data:
         data["dependencies"] = sorted(data["dependencies"])
     for deps in (data.get("propertyDependencies") or {}).values():
@@ -338,7 +405,7 @@ def differences(program: Iterable[tuple[str, bytes]], replayed: Iterable[tuple[s
     problems += [f"only in the replay: {k}" for k in sorted(right.keys() - left.keys())]
     for key in sorted(left.keys() & right.keys()):
         a, b = left[key], right[key]
-        for field in sorted(a.keys() | b.keys()):
-            if a.get(field) != b.get(field):
-                problems.append(f"{key} {field}: program {a.get(field)!r} != replay {b.get(field)!r}")
+        for name in sorted(a.keys() | b.keys()):
+            if a.get(name) != b.get(name):
+                problems.append(f"{key} {name}: program {a.get(name)!r} != replay {b.get(name)!r}")
     return problems

@@ -72,7 +72,7 @@ def test_plain_documents_go_through_libyaml(monkeypatch: pytest.MonkeyPatch) -> 
     used: list[type] = []
     real = yaml.dump
 
-    def spy(data: Any, stream: Any = None, Dumper: type = yaml.Dumper, **kw: Any) -> Any:  # noqa: N803
+    def spy(data: Any, stream: Any = None, Dumper: type = yaml.Dumper, **kw: Any) -> Any:
         used.append(Dumper)
         return real(data, stream, Dumper=Dumper, **kw)
 
