@@ -17,6 +17,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from packs import yamlio
 from packs.model import DNS_LABEL
 
 SOURCE_KINDS = frozenset({"helm", "manifests", "managed"})
@@ -173,8 +174,7 @@ def _model_in(annotation: Any) -> Any:
 def load_yaml(path: Path, display: str) -> Any:
     """Parse a YAML file; a syntax error becomes a PlanError with line, column and the offending line."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+        return yamlio.safe_load(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

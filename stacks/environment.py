@@ -41,7 +41,17 @@ from stacks.reconcile import ReconcileSettings
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "allow_data_loss", "policy", "reconcile")
+KNOWN_KEYS = (
+    "production",
+    "tags",
+    "stacks",
+    "clusters",
+    "inventory",
+    "drift",
+    "allow_data_loss",
+    "policy",
+    "reconcile",
+)
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.

@@ -13,8 +13,8 @@ from typing import Any, Literal, TypeVar
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
+from packs import yamlio
 from packs.model import ClusterFacts, Target
 
 #: Node label carrying a pool's name on every target: the cloud's own pool name changes when the pool is
@@ -194,7 +194,7 @@ def exec_kubeconfig(
         "current-context": name,
         "users": [{"name": name, "user": {"exec": user_exec}}],
     }
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamlio.safe_dump(doc, sort_keys=False)
 
 
 class ClusterComponent(pulumi.ComponentResource):

@@ -36,7 +36,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import pulumi
-import yaml
 from pulumi_command import remote
 
 from components.clusters.checks.edge import host_ip, host_key, validate
@@ -44,6 +43,7 @@ from components.clusters.contract import ClusterComponent, ClusterContract, make
 from components.clusters.secrets import read_secret
 from components.clusters.spec import EdgeAirgap, EdgeClusterSpec, EdgeHost, EdgeK3s, EdgeSettings
 from components.lifecycle import aliases, fixed_name
+from packs import yamlio
 from packs.model import Target
 
 TYPE = "strata:clusters:EdgeCluster"
@@ -125,7 +125,7 @@ def node_config(
 
 def render_config(config: Mapping[str, Any]) -> str:
     """Deterministic YAML: the same settings give byte-identical text, so a plan never shows a spurious diff."""
-    return yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
+    return yamlio.safe_dump(dict(config), sort_keys=False, default_flow_style=False)
 
 
 def as_root(script: str, user: str) -> str:
@@ -200,7 +200,7 @@ def rewrite_kubeconfig(text: str, address: str, name: str) -> str:
     k3s writes ``server: https://127.0.0.1:6443`` and names everything ``default``; the first is useless off the
     host and the second collides as soon as two sites are merged into one kubeconfig.
     """
-    doc = yaml.safe_load(text) if text else None
+    doc = yamlio.safe_load(text) if text else None
     if not isinstance(doc, dict) or not doc.get("clusters"):
         raise ValueError(f"{KUBECONFIG_PATH} on {address} is not a kubeconfig with a cluster")
     for entry in doc["clusters"]:
@@ -226,7 +226,7 @@ def rewrite_kubeconfig(text: str, address: str, name: str) -> str:
                 context[key] = rename(context[key])
     if "current-context" in doc:
         doc["current-context"] = rename(doc["current-context"])
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamlio.safe_dump(doc, sort_keys=False)
 
 
 def parse_token(stdout: str | None, address: str) -> str:
