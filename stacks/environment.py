@@ -12,6 +12,10 @@ Config keys (all under the ``strata:`` namespace):
   named ``<env>.<cluster>``), so a large fleet is never one giant stack.
 - ``strata:clusters`` -- a list of clusters (see components/clusters/spec.py for every field).
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
+- ``strata:delivery`` -- ``pulumi`` (default: Pulumi applies every pack) or ``flux`` (Pulumi installs Flux, which
+  then reconciles every Helm pack in the cluster); a cluster's own ``delivery`` field wins.
+- ``strata:mirror`` -- ``oci://registry/path``: every chart is fetched from ``<mirror>/<chart>`` (air-gapped sites);
+  a cluster's (or inventory row's) own ``mirror`` wins.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
   (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
 """
@@ -29,12 +33,13 @@ import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
+from components.delivery.plan import MIRROR_PATTERN, DeliveryMode
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, Target
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 NAMESPACE = "strata"
-KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift")
+KNOWN_KEYS = ("production", "tags", "stacks", "clusters", "inventory", "drift", "delivery", "mirror")
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
 #: Each target's spec model, so an unknown field can be matched against that target's fields.
@@ -60,6 +65,16 @@ class EnvironmentSettings(Frozen):
     inventory: Inventory | None = Field(default=None, description="Clusters from an inventory file.")
     drift: dict[Layer, DriftAction] = Field(
         default_factory=dict, description="Drift remediation per layer (heal, alert, ignore) for `strata fleet drift`."
+    )
+    delivery: DeliveryMode = Field(
+        default=DeliveryMode.PULUMI,
+        description="How packs reach every cluster (a cluster's own `delivery` wins): pulumi or flux.",
+    )
+    mirror: str | None = Field(
+        default=None,
+        pattern=MIRROR_PATTERN,
+        description="OCI registry every chart is fetched from (a cluster's own `mirror` wins), e.g. "
+        "oci://registry.site.local/charts.",
     )
 
 
