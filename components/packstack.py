@@ -24,6 +24,8 @@ import pulumi_kubernetes as k8s
 
 from components.clusters.contract import ClusterContract
 from components.clusters.secrets import read_secret, read_secret_value
+from components.delivery.flux import chart_location
+from components.delivery.strategy import Delivery, Direct
 from components.identities import PackIdentity, create_identity
 from packs.model import GeneratedSecret, ManagedService, Target
 from packs.paths import get, parse_path, with_value
@@ -215,6 +217,7 @@ class PackStack(pulumi.ComponentResource):
         plan: ResolvedPlan,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
         problems = _problems(cluster, plan)
         if problems:
@@ -223,6 +226,8 @@ class PackStack(pulumi.ComponentResource):
         self.cluster = cluster
         self.plan = plan
         self._tags = dict(tags or {})
+        #: How each pack is realised: applied by Pulumi (default) or handed to Flux (components/delivery).
+        self.delivery: Delivery = delivery or Direct()
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.releases: dict[str, pulumi.Resource] = {}
         #: ``<pack>.<variable>`` -> the URN of the resource holding a generated secret (never its value).
@@ -252,7 +257,7 @@ class PackStack(pulumi.ComponentResource):
                 known[f"secret.{var}"] = pulumi.Output.secret(password.result)  # type: ignore[attr-defined]
                 self.generated_secrets[f"{pack.name}.{var}"] = password.urn
             values = fill_placeholders(pack.values, pack.deferred, known)
-            self._install(name, pack, values, identity, release)
+            self.delivery.install(self, name, pack, values, identity, release)
             release.finish()
             self.releases[pack.name] = release
 
@@ -295,13 +300,14 @@ class PackStack(pulumi.ComponentResource):
         opts = pulumi.ResourceOptions(parent=release, depends_on=[*release.deps, *identity.resources])
         k8s_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster.provider))
         if src.kind == "helm":
-            oci = src.repository.startswith("oci://")
+            # OCI charts are addressed by reference; HTTP repositories by chart name plus repository. A mirror
+            # (air-gapped sites) rewrites every chart to <mirror>/<chart>; the pack's data is untouched.
+            location = chart_location(src, self.delivery.mirror)
             k8s.helm.v4.Chart(
                 f"{name}-{pack.name}",
-                # OCI charts are addressed by reference; HTTP repositories by chart name plus repository.
-                chart=f"{src.repository.rstrip('/')}/{src.chart}" if oci else src.chart,
-                repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=src.repository),
-                version=src.version,
+                chart=location.reference,
+                repository_opts=None if location.oci else k8s.helm.v4.RepositoryOptsArgs(repo=location.repository),
+                version=location.version,
                 name=pack.name,
                 namespace=pack.namespace,
                 values=values,

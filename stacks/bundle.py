@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from components.delivery.flux import flux_bundle
+from components.delivery.flux import delivery_bundle
 from components.delivery.plan import DeliveryMode, DeliveryPlan, plan_delivery
 from components.delivery.render import Rendered, flux_files, pulumi_files, write_bundle
 from packs.catalogue import PACKS_DIR, load_catalogue
@@ -43,7 +43,7 @@ def render_environment(
 
 def _files(cp: ClusterPlan, delivery: DeliveryPlan) -> dict[str, bytes | str]:
     if delivery.mode is DeliveryMode.FLUX:
-        return flux_files(flux_bundle(cp.plan, cp.drift, delivery.mirror), delivery)
+        return flux_files(delivery_bundle(cp.plan, cp.drift, delivery), delivery)
     return pulumi_files(cp.plan, delivery.mirror)
 
 

@@ -26,6 +26,7 @@ import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
 from components.clusters.secrets import pulumi_config
+from components.delivery.strategy import delivery_for
 from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
@@ -119,7 +120,13 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
             protect=environment.protect(spec),
             tags=environment.tags(spec),
         )
-        packs = PackStack(spec.name, cluster.contract, cp.plan, tags=environment.tags(spec))
+        packs = PackStack(
+            spec.name,
+            cluster.contract,
+            cp.plan,
+            tags=environment.tags(spec),
+            delivery=delivery_for(cp.delivery, cp.drift),
+        )
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
         if packs.generated_secrets:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.delivery.plan import DeliveryPlan
 from packs.model import DriftAction, HelmSource, Layer, ManagedService
 from packs.paths import get, parse_path
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
@@ -289,13 +290,29 @@ def manifests_kustomization(
     }
 
 
-def is_flux_delivered(pack: ResolvedPack) -> bool:
-    return pack.source.kind == "helm"
-
-
-def release_dependencies(plan: ResolvedPlan) -> dict[str, list[str]]:
-    """Each Helm pack's ``dependsOn``: its ``after`` edges, reaching through packs Flux does not install."""
+def bootstrap_packs(plan: ResolvedPlan, delivery: DeliveryPlan) -> frozenset[str]:
+    """Packs Pulumi must install directly, before Flux: those the controllers need to run (a CNI chart such as
+    cilium: no pod starts without it) and, transitively, the packs those follow. Flux cannot install what it
+    needs to run itself."""
     by_name = {p.name: p for p in plan.packs}
+    found: set[str] = set()
+    todo = list(delivery.controllers_after(plan))
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(by_name[name].after)
+    return frozenset(found)
+
+
+def release_dependencies(plan: ResolvedPlan, bootstrap: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Each Helm pack's ``dependsOn``: its ``after`` edges, reaching through packs Flux does not install
+    (manifests, cloud add-ons, ``bootstrap`` packs Pulumi installs before Flux)."""
+    by_name = {p.name: p for p in plan.packs}
+
+    def is_flux_delivered(pack: ResolvedPack) -> bool:
+        return pack.source.kind == "helm" and pack.name not in bootstrap
+
     memo: dict[str, list[str]] = {}
 
     def reach(name: str) -> list[str]:
@@ -343,14 +360,16 @@ def flux_bundle(
     mirror: str | None = None,
     manifests_source: tuple[str, str] = ("GitRepository", FLUX_NAMESPACE),
     manifests_root: str = "",
+    bootstrap: frozenset[str] = frozenset(),
 ) -> FluxBundle:
     """The Flux delivery of ``plan``; ``drift`` is the cluster's policy per layer (``ClusterPlan.drift``).
 
     Manifest packs become Kustomizations of ``<manifests_root>/<cluster>/manifests/<pack>`` in the source
     ``manifests_source`` (kind, name): the repository or OCI artifact the rendered bundle is pushed to.
+    ``bootstrap`` packs (see :func:`bootstrap_packs`) are left to Pulumi, listed in ``direct``.
     """
     cluster = plan.cluster.name
-    deps = release_dependencies(plan)
+    deps = release_dependencies(plan, bootstrap)
     namespaces: dict[str, dict[str, Any]] = {}
     packs: list[PackObjects] = []
     direct: list[str] = []
@@ -360,7 +379,9 @@ def flux_bundle(
         if pack.namespace and pack.namespace not in SYSTEM_NAMESPACES and pack.namespace not in namespaces:
             namespaces[pack.namespace] = namespace_object(cluster, pack)
         src = pack.source
-        if src.kind == "helm":
+        if pack.name in bootstrap:
+            direct.append(pack.name)
+        elif src.kind == "helm":
             location = chart_location(src, mirror)
             secret = pack_secret(pack)
             inline, _ = split_values(pack.values, pack.deferred)
@@ -378,3 +399,8 @@ def flux_bundle(
         elif src.service is not ManagedService.CLUSTER:
             direct.append(pack.name)
     return FluxBundle(cluster, mirror, tuple(namespaces.values()), tuple(packs), tuple(direct))
+
+
+def delivery_bundle(plan: ResolvedPlan, drift: Mapping[Layer, DriftAction], delivery: DeliveryPlan) -> FluxBundle:
+    """THE Flux objects of a cluster's planned delivery: what ``strata render`` writes and ``pulumi up`` registers."""
+    return flux_bundle(plan, drift, delivery.mirror, bootstrap=bootstrap_packs(plan, delivery))

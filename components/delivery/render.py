@@ -124,8 +124,7 @@ def flux_files(bundle: FluxBundle, delivery: DeliveryPlan) -> dict[str, bytes | 
             "delivery": "flux",
             "mirror": bundle.mirror,
             "controllers": [
-                {"pack": p.ref, "namespace": p.namespace, **_chart(p.source, bundle.mirror)}
-                for p in controllers
+                {"pack": p.ref, "namespace": p.namespace, **_chart(p.source, bundle.mirror)} for p in controllers
             ],
             "secrets": [s.as_dict() for s in bundle.secrets],
             "applied_by_pulumi": list(bundle.direct),
