@@ -23,13 +23,13 @@ shows the same packs, versions, order and values.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.delivery.flux import (
     SYSTEM_NAMESPACES,
@@ -45,15 +45,91 @@ from packs.resolve import ResolvedPlan
 #: The file that marks a folder as a strata bundle (and is the only one a re-render may replace wholesale).
 MARKER = "strata-bundle.yaml"
 BUNDLE_SCHEMA = "strata.bundle/v1"
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: A scalar written without quotes: it reads back as the same string (never a number, boolean, null,
+#: date or anything YAML gives meaning to); everything else is written as a JSON string, which YAML reads
+#: as the same double-quoted scalar.
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*(:[A-Za-z0-9_./-]+)*")
+_RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", "nan", "inf"})
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)  # YAML 1.1 readers want a dot in an exponent float: 1e-05 -> 1.0e-05
+        return text if "." in text or "e" not in text else text.replace("e", ".0e", 1)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text.lower().lstrip(".") not in _RESERVED:
+        return text
+    return _ESCAPE.sub(_escaped, json.dumps(text, ensure_ascii=False))
+
+
+#: What YAML does not take raw inside a double-quoted scalar: characters outside its printable set, and the
+#: line breaks (NEL, LS, PS) it would fold.
+_ESCAPE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _emit(value: Any, indent: str, out: list[str]) -> None:
+    """Block-style YAML of plain data (maps with sorted keys, lists, scalars); ``out`` gets whole lines."""
+    if isinstance(value, Mapping):
+        for key in sorted(value):
+            item = value[key]
+            head = f"{indent}{_scalar(str(key))}:"
+            if isinstance(item, Mapping) and item:
+                out.append(head)
+                _emit(item, indent + "  ", out)
+            elif isinstance(item, list | tuple) and item:
+                out.append(head)
+                _emit(item, indent, out)
+            else:
+                out.append(f"{head} {_inline(item)}")
+        return
+    for item in value:
+        if isinstance(item, Mapping) and item:
+            lines: list[str] = []
+            _emit(item, indent + "  ", lines)
+            lines[0] = f"{indent}- {lines[0][len(indent) + 2 :]}"
+            out.extend(lines)
+        elif isinstance(item, list | tuple) and item:
+            lines = []
+            _emit(item, indent + "  ", lines)
+            lines[0] = f"{indent}- {lines[0][len(indent) + 2 :]}"
+            out.extend(lines)
+        else:
+            out.append(f"{indent}- {_inline(item)}")
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list | tuple):
+        return "[]"
+    return _scalar(value)
 
 
 def dump(*documents: Any) -> str:
-    """YAML documents with sorted keys, block style, no line folding: the same bytes for the same data."""
-    return "".join(
-        ("---\n" if i else "") + yaml.dump(d, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1 << 16)
-        for i, d in enumerate(documents)
-    )
+    """YAML documents with sorted keys, block style, no line folding: the same bytes for the same data.
+
+    A small emitter for the plain data a bundle holds (PyYAML's representer cost more than everything else
+    of a fleet render); what it writes reads back, with any YAML parser, as exactly the data given."""
+    lines: list[str] = []
+    for i, document in enumerate(documents):
+        if i:
+            lines.append("---")
+        if isinstance(document, Mapping | list | tuple) and document:
+            _emit(document, "", lines)
+        else:
+            lines.append(_inline(document))
+    return "\n".join(lines) + "\n"
 
 
 def _kustomization(resources: Iterable[str]) -> str:

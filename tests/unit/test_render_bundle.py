@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from components.delivery.flux import flux_bundle
+from components.delivery.render import dump
 from stacks.cli import app
 from stacks.plan import plan_environment
 from tests.flux_crds import validator
@@ -104,3 +107,21 @@ def test_bad_environment_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["render", "--env", "nope", "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "no environment 'nope'" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text()
+)
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_DATA)
+def test_the_yaml_written_reads_back_as_the_same_data(data: object) -> None:
+    """Any value a pack may carry (strings that look like numbers, booleans or dates, unicode, control
+    characters, exponent floats) reads back from a bundle exactly as planned."""
+    assert yaml.safe_load(dump(data)) == data
