@@ -23,6 +23,7 @@ shows the same packs, versions, order and values.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -53,6 +54,8 @@ _RESERVED = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "nul
 
 
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _text(value)
     if value is None:
         return "null"
     if value is True or value is False:
@@ -62,7 +65,12 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         text = repr(value)  # YAML 1.1 readers want a dot in an exponent float: 1e-05 -> 1.0e-05
         return text if "." in text or "e" not in text else text.replace("e", ".0e", 1)
-    text = str(value)
+    return _text(str(value))
+
+
+@functools.lru_cache(maxsize=65536)
+def _text(text: str) -> str:
+    """A string scalar; cached, because a fleet's bundles repeat the same few thousand strings."""
     if _PLAIN.fullmatch(text) and text.lower().lstrip(".") not in _RESERVED:
         return text
     return _ESCAPE.sub(_escaped, json.dumps(text, ensure_ascii=False))
@@ -155,9 +163,10 @@ def _write(folder: Path, files: Mapping[str, bytes | str]) -> Rendered:
             )
         shutil.rmtree(folder)
     size = 0
+    for parent in sorted({(folder / name).parent for name in files}):
+        parent.mkdir(parents=True, exist_ok=True)
     for name in sorted(files):
         path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = files[name]
         raw = data.encode() if isinstance(data, str) else data
         path.write_bytes(raw)
