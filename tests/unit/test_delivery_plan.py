@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from packs.errors import PlanErrors
+from packs.model import Layer
 from stacks.cli import app
 from stacks.plan import plan_environment
 from stacks.render import plan_rows
@@ -116,3 +117,36 @@ def test_flux_where_it_cannot_run_is_a_plan_error_naming_the_setting(tmp_path: P
     assert "Traceback" not in result.output
     write(config, "t", {"clusters": [site("a"), site("b")]})
     assert runner.invoke(app, args).exit_code == 0
+
+
+def test_readme_delivery_example_plans(tmp_path: Path) -> None:
+    """The README's "Delivery: Pulumi or Flux" snippet is a real environment: flux, the environment's mirror
+    overridden by the cluster's own."""
+    import re
+
+    from tests.test_readme import README
+
+    section = README.split("## Delivery: Pulumi or Flux", 1)[1]
+    doc = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    (tmp_path / "Pulumi.readme.yaml").write_text(yaml.safe_dump(doc))
+    [cp] = plan_environment("readme", config_dir=tmp_path).clusters
+    assert cp.delivery.as_dict() == {
+        "mode": "flux",
+        "mirror": "oci://10.0.0.1:5000/charts",
+        "controllers": ["flux2@2.18.3"],
+    }
+
+
+def test_fleet_drift_locates_flux_objects_and_the_controllers() -> None:
+    """`strata fleet drift` maps a drifted HelmRelease (or the Flux controllers' chart) to its pack and layer."""
+    from stacks.fleet.drift import locate
+    from stacks.fleet.selection import select_stacks
+
+    layouts = select_stacks("edge", select=["name=eu-west-fr-00001"]).layouts()
+    prefix = "urn:pulumi:edge.eu-west-fr-00001::strata::strata:packs:PackStack$strata:packs:Pack"
+    release = locate(
+        f"{prefix}$kubernetes:helm.toolkit.fluxcd.io/v2:HelmRelease::eu-west-fr-00001-cert-manager-release", layouts
+    )
+    assert (release.pack, release.layer) == ("cert-manager", Layer.ADDON)
+    chart = locate(f"{prefix}$kubernetes:helm.sh/v4:Chart::eu-west-fr-00001-flux2", layouts)
+    assert (chart.pack, chart.layer) == ("flux2", Layer.ADDON)
