@@ -24,6 +24,8 @@ import pulumi_kubernetes as k8s
 
 from components.clusters.contract import ClusterContract
 from components.clusters.secrets import read_secret, read_secret_value
+from components.delivery.flux import chart_location
+from components.delivery.strategy import Delivery, Direct
 from components.identities import PackIdentity, create_identity
 from components.lifecycle import aliases, retained
 from packs.model import GeneratedSecret, ManagedService, Target
@@ -222,6 +224,7 @@ class PackStack(pulumi.ComponentResource):
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         retain_data: bool = False,
+        delivery: Delivery | None = None,
     ) -> None:
         """``retain_data`` (production): packs that own data leave their namespace and objects in the cluster
         when removed from the plan, instead of deleting them and the volumes with them."""
@@ -233,6 +236,8 @@ class PackStack(pulumi.ComponentResource):
         self.plan = plan
         self._tags = dict(tags or {})
         self._retain = retain_data
+        #: How each pack is realised: applied by Pulumi (default) or handed to Flux (components/delivery).
+        self.delivery: Delivery = delivery or Direct()
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         self.releases: dict[str, pulumi.Resource] = {}
         #: ``<pack>.<variable>`` -> the URN of the resource holding a generated secret (never its value).
@@ -268,7 +273,7 @@ class PackStack(pulumi.ComponentResource):
                 known[f"secret.{var}"] = pulumi.Output.secret(password.result)  # type: ignore[attr-defined]
                 self.generated_secrets[f"{pack.name}.{var}"] = password.urn
             values = fill_placeholders(pack.values, pack.deferred, known)
-            self._install(name, pack, values, identity, release)
+            self.delivery.install(self, name, pack, values, identity, release)
             release.finish()
             self.releases[pack.name] = release
 
@@ -317,13 +322,14 @@ class PackStack(pulumi.ComponentResource):
         if self._retain and pack.stateful:
             k8s_opts = retained(k8s_opts)
         if src.kind == "helm":
-            oci = src.repository.startswith("oci://")
+            # OCI charts are addressed by reference; HTTP repositories by chart name plus repository. A mirror
+            # (air-gapped sites) rewrites every chart to <mirror>/<chart>; the pack's data is untouched.
+            location = chart_location(src, self.delivery.mirror)
             k8s.helm.v4.Chart(
                 f"{name}-{pack.name}",
-                # OCI charts are addressed by reference; HTTP repositories by chart name plus repository.
-                chart=f"{src.repository.rstrip('/')}/{src.chart}" if oci else src.chart,
-                repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=src.repository),
-                version=src.version,
+                chart=location.reference,
+                repository_opts=None if location.oci else k8s.helm.v4.RepositoryOptsArgs(repo=location.repository),
+                version=location.version,
                 # The release name templates the objects' names: a renamed pack keeps its first one.
                 name=pack.first_name,
                 namespace=pack.namespace,

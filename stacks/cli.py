@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.errors import PlanError, PlanErrors
+from stacks.bundle import render as lazy_render
 from stacks.check import check
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
@@ -37,6 +38,7 @@ app.add_typer(packs_app, name="packs")
 app.add_typer(fleet_app, name="fleet")
 app.command("check")(check)
 app.add_typer(operator_app, name="operator")
+app.command("render")(lazy_render)
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80-column fallback.
 _WIDTH = None if sys.stdout.isatty() else 200

@@ -13,6 +13,10 @@ Config keys (all under the ``strata:`` namespace):
   named ``<env>.<cluster>``), so a large fleet is never one giant stack.
 - ``strata:clusters`` -- a list of clusters (see components/clusters/spec.py for every field).
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
+- ``strata:delivery`` -- ``pulumi`` (default: Pulumi applies every pack) or ``flux`` (Pulumi installs Flux, which
+  then reconciles every Helm pack in the cluster); a cluster's own ``delivery`` field wins.
+- ``strata:mirror`` -- ``oci://registry/path``: every chart is fetched from ``<mirror>/<chart>`` (air-gapped sites);
+  a cluster's (or inventory row's) own ``mirror`` wins.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
   (``heal``, ``alert`` or ``ignore``; profiles set defaults and may lock a layer; see packs/drift.py).
 - ``strata:allow_data_loss`` -- in production, the data-owning packs a change may drop (stacks/retention.py).
@@ -34,6 +38,7 @@ import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
+from components.delivery.plan import MIRROR_PATTERN, DeliveryMode
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, PolicyRules, Target
 from policy.rules import DEFAULT_REQUIRED_TAGS
@@ -51,6 +56,8 @@ KNOWN_KEYS = (
     "allow_data_loss",
     "policy",
     "reconcile",
+    "delivery",
+    "mirror",
 )
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
@@ -103,6 +110,16 @@ class EnvironmentSettings(Frozen):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Policy enforcement (docs/policy.md).")
     reconcile: ReconcileSettings | None = Field(
         default=None, description="Continuous reconciliation by the Pulumi Kubernetes Operator (docs/operator.md)."
+    )
+    delivery: DeliveryMode = Field(
+        default=DeliveryMode.PULUMI,
+        description="How packs reach every cluster (a cluster's own `delivery` wins): pulumi or flux.",
+    )
+    mirror: str | None = Field(
+        default=None,
+        pattern=MIRROR_PATTERN,
+        description="OCI registry every chart is fetched from (a cluster's own `mirror` wins), e.g. "
+        "oci://registry.site.local/charts.",
     )
 
 

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from components.clusters.checks import Problem, check_cluster
 from components.clusters.secrets import SEALED, ConfigLookup
 from components.clusters.spec import parse_settings
+from components.delivery.plan import DIRECT, DeliveryPlan, plan_delivery
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.drift import resolve_drift
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
@@ -56,9 +57,15 @@ class ClusterPlan:
     plan: ResolvedPlan
     #: Drift remediation per layer (profiles' defaults and locks, then the environment's strata:drift).
     drift: Mapping[Layer, DriftAction] = field(default_factory=dict)
+    #: How the plan reaches the cluster: Pulumi or Flux, the chart mirror, the Flux controllers.
+    delivery: DeliveryPlan = DIRECT
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
-        return {**self.plan.as_dict(explain), "drift": {layer.value: a.value for layer, a in self.drift.items()}}
+        return {
+            **self.plan.as_dict(explain),
+            "drift": {layer.value: a.value for layer, a in self.drift.items()},
+            "delivery": self.delivery.as_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,7 @@ def check_environment(
     plan fails on errors and lists the needs.
     """
     plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
+    plans = _with_delivery(environment, plans, catalogue, errors)
     # Policy rules run last, on the same plans: a mandatory violation is one more plan error (stacks/policy.py).
     needs: list[PlanError] = []
     for cp in plans:
@@ -197,6 +205,29 @@ def check_environment(
     errors.extend(policy.errors)
     errors.extend(f.as_error() for f in policy.mandatory)
     return Verdict(plans, errors, needs, policy.findings)
+
+
+def _with_delivery(
+    environment: Environment, plans: list[ClusterPlan], catalogue: Catalogue, errors: list[PlanError]
+) -> list[ClusterPlan]:
+    """Each cluster's delivery (its own ``delivery``/``mirror`` fields, else the environment's), resolved: a
+    Flux cluster gets the Flux controllers planned like any profile, so a version Flux cannot run on fails here."""
+    resolver = Resolver(catalogue)
+    out: list[ClusterPlan] = []
+    for cp in plans:
+        spec, entry = cp.entry.spec, cp.entry
+        mode = spec.delivery or environment.settings.delivery
+        where = (
+            (entry.file, f"{entry.field}.delivery")
+            if spec.delivery is not None
+            else (environment.file, 'config."strata:delivery"')
+        )
+        delivery, problems = plan_delivery(
+            mode, spec.mirror or environment.settings.mirror, cp.plan, request_for(entry), resolver, where
+        )
+        errors.extend(problems)
+        out.append(replace(cp, delivery=delivery))
+    return out
 
 
 def _locate(environment: Environment, cp: ClusterPlan, found: Problem) -> PlanError:

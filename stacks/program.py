@@ -26,6 +26,7 @@ import pulumi
 
 from components.clusters import MissingExtraError, build_cluster, component_class
 from components.clusters.secrets import pulumi_config
+from components.delivery.strategy import delivery_for
 from components.lifecycle import aliases
 from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
@@ -161,6 +162,7 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
             tags=environment.tags(spec),
             opts=renamed,
             retain_data=environment.settings.production,
+            delivery=delivery_for(cp.delivery, cp.drift),
         )
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)

@@ -26,6 +26,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from components.delivery.flux import chart_location
+from components.delivery.plan import DIRECT, DeliveryMode, DeliveryPlan
 from packs.model import ClusterFacts
 from packs.paths import get, parse_path
 from packs.resolve import Provenance, ResolvedPack, ResolvedPlan
@@ -145,18 +147,40 @@ def source_text(pack: ResolvedPack) -> str:
     return f"{src.service.value} {src.name}" + (f"@{src.version}" if src.version else "")
 
 
-def plan_rows(plan: ResolvedPlan) -> list[tuple[str, ...]]:
-    return [
+def delivered_text(pack: ResolvedPack, delivery: DeliveryPlan) -> str:
+    """The source column: where the chart comes from (after a mirror rewrite) and who applies the pack."""
+    text = source_text(pack)
+    if pack.source.kind == "helm" and delivery.mirror:
+        text += f" from {chart_location(pack.source, delivery.mirror).repository}"
+    if delivery.mode is DeliveryMode.FLUX and (pack.source.kind == "helm" or pack.source.kind == "manifests"):
+        text += " (flux)" if pack.source.kind == "helm" else " (pulumi; flux in a bundle)"
+    return text
+
+
+def plan_rows(plan: ResolvedPlan, delivery: DeliveryPlan = DIRECT) -> list[tuple[str, ...]]:
+    """One row per pack; with ``delivery: flux`` the Flux controllers Pulumi installs come right after the
+    cluster settings (realised with the cluster) and before every pack they deliver."""
+    rows = [
         (
             pack.layer.value,
             pack.ref,
-            source_text(pack),
+            delivered_text(pack, delivery),
             pack.namespace or "-",
             pack.profile,
             ", ".join(pack.after) or "-",
         )
         for pack in plan.packs
     ]
+    if delivery.controllers is None:
+        return rows
+    after = ", ".join(delivery.controllers_after(plan)) or "-"
+    direct = DeliveryPlan(mirror=delivery.mirror)
+    lead = [
+        (p.layer.value, p.ref, delivered_text(p, direct), p.namespace or "-", "delivery: flux", after)
+        for p in delivery.controllers.packs
+    ]
+    first = next((i for i, p in enumerate(plan.packs) if not p.cluster_setting), len(rows))
+    return rows[:first] + lead + rows[first:]
 
 
 def cluster_heading(plan: ResolvedPlan) -> str:
@@ -193,7 +217,7 @@ def table_key(cluster: ClusterPlan) -> Any:
     """Clusters whose plan tables are identical (target, Kubernetes version, profiles and every row)."""
     plan = cluster.plan
     f = plan.cluster
-    return (f.target, f.kubernetes_version, plan.profiles, tuple(plan_rows(plan)))
+    return (f.target, f.kubernetes_version, plan.profiles, tuple(plan_rows(plan, cluster.delivery)))
 
 
 def print_plans(console: Console, clusters: Sequence[ClusterPlan], explain: bool) -> None:
@@ -202,7 +226,8 @@ def print_plans(console: Console, clusters: Sequence[ClusterPlan], explain: bool
     if explain:
         groups = group(clusters, explain_key)
         for members in groups:
-            print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, plan_rows(members[0].plan))
+            rows = plan_rows(members[0].plan, members[0].delivery)
+            print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, rows)
             print_values(console, members)
         if any(len(members) > 1 for members in groups):
             console.print(
@@ -213,11 +238,12 @@ def print_plans(console: Console, clusters: Sequence[ClusterPlan], explain: bool
             )
         return
     if len(plans) <= DETAIL_LIMIT:
-        for plan in plans:
-            print_table(console, cluster_heading(plan), PLAN_COLUMNS, plan_rows(plan))
+        for cluster in clusters:
+            print_table(console, cluster_heading(cluster.plan), PLAN_COLUMNS, plan_rows(cluster.plan, cluster.delivery))
         return
     for members in group(clusters, table_key):
-        print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, plan_rows(members[0].plan))
+        rows = plan_rows(members[0].plan, members[0].delivery)
+        print_table(console, group_heading([m.plan for m in members]), PLAN_COLUMNS, rows)
     console.print(
         "use --cluster NAME for one cluster's plan, --explain for values and where they come from", soft_wrap=True
     )

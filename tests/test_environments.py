@@ -64,15 +64,22 @@ def releases(mocks: GraphMocks, cluster: str) -> dict[str, Registration]:
 
 def installed(mocks: GraphMocks, release: Registration) -> list[Registration]:
     """What a pack's component installs: its chart, config group or cloud add-on (not identities)."""
-    kinds = ("kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "aws:eks/addon:Addon")
+    kinds = (
+        "kubernetes:helm.sh/v4:Chart",
+        "kubernetes:yaml/v2:ConfigGroup",
+        "aws:eks/addon:Addon",
+        "kubernetes:helm.toolkit.fluxcd.io/v2:HelmRelease",
+    )
     return [r for r in mocks.resources if r.parent == release.urn and r.typ.startswith(kinds)]
 
 
 def check_cluster(mocks: GraphMocks, env: str, cluster: str, kubernetes: str) -> None:
     """Every pack of the plan is registered at its pinned version, in plan order, through the cluster provider."""
-    plan = plan_environment(env, cluster).clusters[0].plan
+    planned = plan_environment(env, cluster).clusters[0]
+    plan = planned.plan
     got = releases(mocks, cluster)
-    expected = [p for p in plan.packs if not p.cluster_setting]
+    controllers = planned.delivery.controllers.packs if planned.delivery.controllers is not None else ()
+    expected = [*controllers, *(p for p in plan.packs if not p.cluster_setting)]
     assert set(got) == {p.name for p in expected}
     provider = mocks.named(f"{cluster}-k8s")
     for pack in expected:
@@ -80,6 +87,10 @@ def check_cluster(mocks: GraphMocks, env: str, cluster: str, kubernetes: str) ->
         if resource.typ == "kubernetes:helm.sh/v4:Chart":
             assert resource.inputs["version"] == pack.source.version
             assert resource.inputs["namespace"] == pack.namespace
+            assert resource.provider.startswith(provider.urn)
+        elif resource.typ.endswith(":HelmRelease"):  # delivery: flux
+            assert resource.inputs["spec"]["releaseName"] == pack.name
+            assert resource.inputs["spec"]["targetNamespace"] == pack.namespace
             assert resource.provider.startswith(provider.urn)
         elif resource.typ == "aws:eks/addon:Addon":
             assert resource.inputs["addonVersion"] == pack.source.version

@@ -119,7 +119,6 @@ def plan_subnets(vpc_cidr: str, zones: int) -> SubnetPlan:
     return SubnetPlan(public=public, private=private)
 
 
-
 def managed_policy_arn(partition: str, policy: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{policy}"
 
@@ -137,7 +136,6 @@ def pick_zones(names: Sequence[str] | None, count: int, region: str) -> list[str
             f"({', '.join(usable) or 'none'})"
         )
     return usable[:count]
-
 
 
 def trust_policy(service: str, actions: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from components.delivery.plan import MIRROR_PATTERN, DeliveryMode
 from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, SecretRef, Target, parse_ref
 
 #: Kubernetes minor versions each target can create today. Clouds retire versions on a schedule; a
@@ -175,6 +176,17 @@ class ClusterSpec(Frozen):
         description="Former names of this cluster, oldest first. Renaming then moves the stack's resources to the "
         "new name (Pulumi aliases) instead of replacing them, and the cloud keeps the first name: cloud resource "
         "names cannot change in place.",
+    )
+    delivery: DeliveryMode | None = Field(
+        default=None,
+        description="How packs reach the cluster: `pulumi` (Pulumi applies them) or `flux` (Pulumi installs Flux and "
+        "hands every Helm pack to it as a source and a HelmRelease); default: the environment's `strata:delivery`.",
+    )
+    mirror: str | None = Field(
+        default=None,
+        pattern=MIRROR_PATTERN,
+        description="OCI registry holding every chart for an air-gapped site, e.g. oci://registry.site.local/charts "
+        "(charts fetched as <mirror>/<chart>:<version>); default: the environment's `strata:mirror`.",
     )
 
     settings_model: ClassVar[type[BaseModel] | None] = None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors
+from packs.resolve import ResolvedPack
 from stacks import naming
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.fleet.drift import ClusterLayout
@@ -43,10 +44,17 @@ class Selection:
     def layouts(self) -> dict[str, ClusterLayout]:
         return {
             cp.entry.spec.name: ClusterLayout(
-                cp.entry.spec.name, {p.name: (p.layer, p.namespace) for p in cp.plan.packs}, cp.drift
+                cp.entry.spec.name,
+                # the Flux controllers of `delivery: flux` are a pack of their own, in the add-on layer
+                {p.name: (p.layer, p.namespace) for p in (*_controllers(cp), *cp.plan.packs)},
+                cp.drift,
             )
             for cp in self.plans
         }
+
+
+def _controllers(cp: ClusterPlan) -> tuple[ResolvedPack, ...]:
+    return cp.delivery.controllers.packs if cp.delivery.controllers is not None else ()
 
 
 def program_digest(root: Path = ROOT) -> str:

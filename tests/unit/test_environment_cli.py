@@ -232,7 +232,17 @@ def test_json_document_has_exactly_the_documented_keys(workspace: tuple[Path, Pa
     doc = json.loads(plan(workspace, "--env", "t", "--json", "--explain").stdout)
     assert set(doc) == {"schema", "environment", "production", "stacks", "clusters"}
     cluster = doc["clusters"][0]
-    assert set(cluster) == {"name", "target", "region", "kubernetes_version", "labels", "profiles", "packs", "drift"}
+    assert set(cluster) == {
+        "name",
+        "target",
+        "region",
+        "kubernetes_version",
+        "labels",
+        "profiles",
+        "packs",
+        "drift",
+        "delivery",
+    }
     pack_keys = {
         "name",
         "version",

@@ -30,8 +30,7 @@ RESERVED_LABEL_PREFIXES = ("kubernetes.azure.com/",)
 AZURE_TAGS_MAX = 50
 AZURE_TAG_NAME_MAX = 512
 AZURE_TAG_VALUE_MAX = 256
-AZURE_TAG_NAME_FORBIDDEN = frozenset('<>%&\\?/')
-
+AZURE_TAG_NAME_FORBIDDEN = frozenset("<>%&\\?/")
 
 
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> AksSettings:

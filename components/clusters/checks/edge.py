@@ -28,8 +28,6 @@ _POSIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _K3S_VERSION_IN_PATH = re.compile(r"v\d+\.\d+\.\d+[+-]k3s\d+")
 
 
-
-
 def validate_settings(settings: Mapping[str, Mapping[str, Any]] | None) -> EdgeSettings:
     """The profile's cluster settings as :class:`EdgeSettings`; errors name ``settings.<path>``."""
     return read_settings(EdgeSettings, settings)

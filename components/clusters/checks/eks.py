@@ -284,4 +284,3 @@ def validate(
     for i, pool in enumerate(spec.node_pools):
         _check_pool(i, pool, arch)
     return parsed
-

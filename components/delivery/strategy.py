@@ -1,0 +1,183 @@
+"""Delivery strategies: how ``PackStack`` realises each pack of a plan.
+
+``PackStack`` walks the plan in order and, for every pack, creates what all deliveries share (the pack's
+component, namespace, cloud identity, secret values) and then hands the pack to its strategy:
+
+- :class:`Direct` (``delivery: pulumi``): every pack through the installer of its source kind -- a Helm chart
+  (``helm.v4.Chart``), a manifest set (``yaml.v2.ConfigGroup``), an EKS add-on, an AKS extension
+  (``PackStack._install``);
+- :class:`Flux` (``delivery: flux``): the Flux controllers first (installed directly, with the packs they need
+  to run, such as a CNI chart), then each Helm pack as the Flux objects :func:`flux_bundle` builds -- the same
+  objects ``strata render`` writes -- registered as ``CustomResource``s through the cluster's provider, its
+  deploy-time values in a ``Secret`` with secret data. Every other source kind goes to its direct installer.
+
+Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one more class with the same
+``install`` method: the resolver, the plan, the installers and ``PackStack`` stay as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.delivery.flux import (
+    FLUX_NAMESPACE,
+    VALUES_KEY,
+    PackObjects,
+    delivery_bundle,
+    split_values,
+)
+from components.delivery.plan import DeliveryMode, DeliveryPlan
+from components.delivery.render import dump
+from components.identities import PackIdentity
+from packs.model import DriftAction, Layer
+from packs.resolve import ResolvedPack
+
+if TYPE_CHECKING:
+    from components.packstack import PackRelease, PackStack
+
+#: Pulumi waits for each HelmRelease to be Ready (installed, tests passed) before the packs after it, as it
+#: waits for a chart's objects under ``delivery: pulumi``; a release that never gets there fails the update.
+AWAIT_ANNOTATIONS = {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"}
+
+
+class Delivery(Protocol):
+    """What ``PackStack`` asks of a delivery strategy."""
+
+    mirror: str | None
+
+    def install(
+        self,
+        stack: PackStack,
+        name: str,
+        pack: ResolvedPack,
+        values: pulumi.Input[Mapping[str, Any]],
+        identity: PackIdentity,
+        release: PackRelease,
+    ) -> None:
+        """Realise ``pack`` under ``release`` (whose ``deps`` are the pack's predecessors and namespace)."""
+        ...
+
+
+class Direct:
+    """Pulumi applies every pack itself (``delivery: pulumi``)."""
+
+    def __init__(self, mirror: str | None = None) -> None:
+        self.mirror = mirror
+
+    def install(
+        self,
+        stack: PackStack,
+        name: str,
+        pack: ResolvedPack,
+        values: pulumi.Input[Mapping[str, Any]],
+        identity: PackIdentity,
+        release: PackRelease,
+    ) -> None:
+        stack._install(name, pack, values, identity, release)
+
+
+class Flux:
+    """Pulumi installs Flux, then registers each Helm pack's Flux objects; Flux reconciles them in the cluster."""
+
+    def __init__(self, delivery: DeliveryPlan, drift: Mapping[Layer, DriftAction]) -> None:
+        if delivery.mode is not DeliveryMode.FLUX or delivery.controllers is None:
+            raise ValueError("a Flux delivery needs a flux delivery plan with its controllers")
+        self.delivery = delivery
+        self.drift = drift
+        self.mirror = delivery.mirror
+        self.direct = Direct(delivery.mirror)
+        self._bundle: dict[str, PackObjects] | None = None
+        self._controllers: list[pulumi.Resource] | None = None
+
+    def _objects(self, stack: PackStack) -> dict[str, PackObjects]:
+        if self._bundle is None:
+            bundle = delivery_bundle(stack.plan, self.drift, self.delivery)
+            self._bundle = {p.pack: p for p in bundle.packs if p.kind == "helm"}
+        return self._bundle
+
+    def install(
+        self,
+        stack: PackStack,
+        name: str,
+        pack: ResolvedPack,
+        values: pulumi.Input[Mapping[str, Any]],
+        identity: PackIdentity,
+        release: PackRelease,
+    ) -> None:
+        objects = self._objects(stack).get(pack.name)
+        if objects is None:  # manifests, cloud add-ons, and the packs Flux itself needs to run
+            self.direct.install(stack, name, pack, values, identity, release)
+            return
+        controllers = self._install_controllers(stack, name)
+        opts = pulumi.ResourceOptions(
+            parent=release,
+            provider=stack.cluster.provider,
+            depends_on=[*release.deps, *identity.resources, *controllers],
+        )
+        source, helm_release = objects.objects
+        deps: list[pulumi.Resource] = [_custom(f"{name}-{pack.name}-source", source, opts)]
+        if objects.secret is not None:
+            secret = objects.secret
+            deferred = pack.deferred
+            data = pulumi.Output.from_input(values).apply(lambda v: dump(split_values(v, deferred)[1]))
+            deps.append(
+                k8s.core.v1.Secret(
+                    f"{name}-{pack.name}-values",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=secret.name, namespace=secret.namespace, labels=helm_release["metadata"]["labels"]
+                    ),
+                    string_data={VALUES_KEY: pulumi.Output.secret(data)},
+                    opts=opts,
+                )
+            )
+        metadata = {**helm_release["metadata"], "annotations": AWAIT_ANNOTATIONS}
+        _custom(
+            f"{name}-{pack.name}-release",
+            {**helm_release, "metadata": metadata},
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=deps)),
+        )
+
+    def _install_controllers(self, stack: PackStack, name: str) -> list[pulumi.Resource]:
+        """The Flux controllers, once, directly, after the packs they need (the plan's CNI) and nothing else."""
+        if self._controllers is not None:
+            return self._controllers
+        from components.packstack import PackRelease
+
+        assert self.delivery.controllers is not None
+        after = self.delivery.controllers_after(stack.plan)
+        installed: list[pulumi.Resource] = []
+        for pack in self.delivery.controllers.packs:
+            deps = [stack.releases[a] for a in after] if after else list(stack.cluster.ready)
+            if pack.namespace:
+                deps.append(stack._namespace(name, pack, list(stack.cluster.ready)))
+            release = PackRelease(f"{name}-{pack.name}", pack, deps, stack)
+            stack._install(name, pack, dict(pack.values), PackIdentity(), release)
+            release.finish()
+            installed.append(release)
+        self._controllers = installed
+        return installed
+
+
+def _custom(name: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=obj["apiVersion"],
+        kind=obj["kind"],
+        metadata=obj["metadata"],
+        spec=obj["spec"],
+        opts=opts,
+    )
+
+
+def delivery_for(delivery: DeliveryPlan, drift: Mapping[Layer, DriftAction]) -> Delivery:
+    """The strategy realising a cluster's planned delivery."""
+    if delivery.mode is DeliveryMode.FLUX:
+        return Flux(delivery, drift)
+    return Direct(delivery.mirror)
+
+
+__all__ = ["AWAIT_ANNOTATIONS", "FLUX_NAMESPACE", "Delivery", "Direct", "Flux", "delivery_for"]
