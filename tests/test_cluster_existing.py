@@ -83,7 +83,8 @@ def test_endpoint_of_a_named_context() -> None:
         ),
         (KUBECONFIG.replace("current-context: prod-admin\n", ""), None, r"kubeconfig: .* has no current-context"),
         (
-            KUBECONFIG.replace("current-context: prod-admin\n", "").replace("contexts:\n", "contexts:\n- context: {}\n"),
+            # a nameless context cannot be chosen and is not listed
+            KUBECONFIG.replace("current-context: prod-admin\n", "").replace("contexts:\n", "contexts:\n- {}\n"),
             None,
             r"has no current-context; set `context` to one of \['prod-admin', 'staging-admin'\]",
         ),
