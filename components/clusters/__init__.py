@@ -76,7 +76,8 @@ def component_class(target: Target) -> ClusterFactory:
         if sdk and exc.name and exc.name.split(".")[0] == sdk:
             raise MissingExtraError(f"{target.value} clusters need {sdk}: pip install 'strata[{extra}]'") from exc
         raise
-    return getattr(module, class_name)
+    component: ClusterFactory = getattr(module, class_name)
+    return component
 
 
 def build_cluster(
