@@ -150,7 +150,7 @@ def _azure(
         client = authorization.get_client_config_output()
         for grant in need.azure_roles:
             guid = AZURE_BUILTIN_ROLES[grant.role]
-            subscription = pulumi.Output.from_input(grant.subscription or client.subscription_id)
+            subscription: pulumi.Output[str] = pulumi.Output.from_input(grant.subscription or client.subscription_id)
             group = pulumi.Output.from_input(grant.resource_group or wi.resource_group)
             scope = pulumi.Output.all(subscription, group).apply(
                 lambda a: f"/subscriptions/{a[0]}/resourceGroups/{a[1]}"
@@ -162,8 +162,8 @@ def _azure(
                     principal_id=identity.principal_id,
                     principal_type="ServicePrincipal",
                     # A built-in role is referenced through the subscription of the scope it is assigned at.
-                    role_definition_id=subscription.apply(
-                        lambda s, g=guid: f"/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions/{g}"
+                    role_definition_id=pulumi.Output.concat(
+                        "/subscriptions/", subscription, "/providers/Microsoft.Authorization/roleDefinitions/", guid
                     ),
                     scope=scope,
                     opts=fixed_name(opts),

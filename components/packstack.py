@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,6 +32,9 @@ from packs.model import GeneratedSecret, ManagedService, Target
 from packs.paths import get, parse_path, with_value
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
 
+if TYPE_CHECKING:
+    import pulumi_random
+
 #: Namespaces every cluster already has; creating them would fight the API server over ownership.
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 #: Every input of a generated password: a later change to the pack's generation settings must not replace
@@ -39,7 +42,7 @@ SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-no
 _PASSWORD_INPUTS = ["length", "special", "overrideSpecial", "upper", "lower", "numeric", "minSpecial"]
 
 
-def generate_secret(name: str, spec: GeneratedSecret, parent: pulumi.Resource) -> pulumi.CustomResource:
+def generate_secret(name: str, spec: GeneratedSecret, parent: pulumi.Resource) -> pulumi_random.RandomPassword:
     """A ``random.RandomPassword`` for a secret variable nobody set; its value stays secret in the state.
 
     ``name`` must stay the same for the life of the cluster (``<cluster>-<pack>-<variable>``): with a stable
@@ -270,7 +273,7 @@ class PackStack(pulumi.ComponentResource):
             }
             for var, spec in pack.generated.items():
                 password = generate_secret(f"{name}-{pack.name}-{var.replace('_', '-')}", spec, release)
-                known[f"secret.{var}"] = pulumi.Output.secret(password.result)  # type: ignore[attr-defined]
+                known[f"secret.{var}"] = pulumi.Output.secret(password.result)
                 self.generated_secrets[f"{pack.name}.{var}"] = password.urn
             values = fill_placeholders(pack.values, pack.deferred, known)
             self.delivery.install(self, name, pack, values, identity, release)

@@ -89,11 +89,10 @@ def load_catalogue(packs_dir: Path = PACKS_DIR, root: Path | None = None) -> Cat
     """
     missing = [sub for sub in ("catalog", "profiles") if not (packs_dir / sub).is_dir()]
     if missing:
-        folder = _display(packs_dir, root)
         raise PlanErrors(
             [
                 PlanError(
-                    folder,
+                    _display(packs_dir, root),
                     "",
                     f"not a pack catalogue: no {' or '.join(f'{m}/' for m in missing)} folder in it (catalog/<pack>/"
                     "<version>/pack.yaml and profiles/<name>/<version>.yaml); point --packs-dir (or STRATA_PACKS_DIR) "

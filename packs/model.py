@@ -163,6 +163,17 @@ class ManagedSource(Frozen):
 Source = Annotated[HelmSource | ManifestSource | ManagedSource, Field(discriminator="kind")]
 
 
+def settings_group(source: HelmSource | ManifestSource | ManagedSource) -> str | None:
+    """The cluster settings group (node-os, kubernetes, network, storage) a pack's source configures, or None.
+
+    A cluster-setting pack is realised by the cluster component itself, never installed into the cluster; this
+    is the one place that rule is written, so the resolver, the plan checks and the settings map agree.
+    """
+    if isinstance(source, ManagedSource) and source.service is ManagedService.CLUSTER:
+        return source.name
+    return None
+
+
 class SecretRef(Frozen):
     """Where a secret comes from, without putting it in the environment file.
 

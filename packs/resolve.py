@@ -38,7 +38,6 @@ from packs.model import (
     GeneratedSecret,
     Identity,
     Layer,
-    ManagedService,
     Pack,
     Profile,
     ProfileEntry,
@@ -48,6 +47,7 @@ from packs.model import (
     Target,
     Variable,
     parse_ref,
+    settings_group,
 )
 from packs.paths import Path, format_path, is_prefix, leaves, parse_path, with_value
 
@@ -105,9 +105,14 @@ class ResolvedPack:
         return f"{self.name}@{self.version}"
 
     @property
+    def settings_group(self) -> str | None:
+        """The cluster settings group this pack configures, or None for a pack installed into the cluster."""
+        return settings_group(self.source)
+
+    @property
     def cluster_setting(self) -> bool:
         """Realised by the cluster component itself rather than installed into the cluster."""
-        return self.source.kind == "managed" and self.source.service is ManagedService.CLUSTER
+        return self.settings_group is not None
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -140,7 +145,7 @@ class ResolvedPlan:
 
     def settings(self) -> dict[str, Mapping[str, Any]]:
         """Values of the cluster-setting packs by group (node-os, kubernetes, network, storage)."""
-        return {p.source.name: p.values for p in self.packs if p.cluster_setting}
+        return {group: p.values for p in self.packs if (group := p.settings_group) is not None}
 
     def pack(self, name: str) -> ResolvedPack:
         return next(p for p in self.packs if p.name == name)
@@ -939,8 +944,8 @@ class Resolver:
                     current = _get(vals, path)
                 except KeyError:
                     continue
-                known = frozenset((*secrets.get(name, ()), *generated.get(name, ())))
-                rendered, pending, problem = _render_value(current, facts, known)
+                secret_vars = frozenset((*secrets.get(name, ()), *generated.get(name, ())))
+                rendered, pending, problem = _render_value(current, facts, secret_vars)
                 key = format_path(path)
                 if problem:
                     origin = provenance[name].get(key, Provenance("", found.file, key))
@@ -1069,7 +1074,7 @@ def _source_dict(source: Source) -> dict[str, Any]:
 
 
 def _cluster_setting(pack: Pack) -> bool:
-    return pack.source.kind == "managed" and pack.source.service is ManagedService.CLUSTER
+    return settings_group(pack.source) is not None
 
 
 def _get(tree: Mapping[str, Any], path: Path) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,7 +21,7 @@ from components.clusters.contract import ClusterContract, cluster_identifier
 from components.packstack import PackStack
 from packs.model import Target
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 EXPORT_KEY = "clusters"
 
 
@@ -67,7 +67,7 @@ def export_outputs(contract: ClusterContract, packs: PackStack) -> pulumi.Output
                 kubeconfig=v[2],
                 oidc_issuer=v[3],
                 profiles=list(packs.profiles),
-                packs={k: PackRecord(**r) for k, r in packs.packs.items()},
+                packs={k: PackRecord.model_validate(r) for k, r in packs.packs.items()},
             )
         except ValidationError as exc:
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors(include_url=False))
@@ -134,9 +134,10 @@ def cluster_from_reference(
     outputs = ref.get_output(EXPORT_KEY).apply(
         lambda all_clusters: parse_outputs((all_clusters or {}).get(cluster), stack_name, cluster)
     )
+    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(outputs.apply(lambda o: o.kubeconfig))
     provider = k8s.Provider(
         f"{name}-k8s",
-        kubeconfig=pulumi.Output.secret(outputs.apply(lambda o: o.kubeconfig)),
+        kubeconfig=kubeconfig,
         # The identity of a cluster is not a secret, even though it travels inside a secret export.
         cluster_identifier=pulumi.Output.unsecret(outputs.apply(lambda o: cluster_identifier(o.target, o.name))),
         enable_server_side_apply=True,

@@ -131,7 +131,7 @@ def plan_clusters(
         if entry.spec.profiles not in policies:
             profiles = [
                 (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
-                for ref in (tuple(p.split("@", 1)) for p in entry.spec.profiles)
+                for ref in ((name, version) for name, _, version in (p.partition("@") for p in entry.spec.profiles))
                 if ref in catalogue.profiles
             ]
             policies[entry.spec.profiles] = resolve_drift(
@@ -147,13 +147,14 @@ def _settings_errors(entry: ClusterEntry, plan: ResolvedPlan) -> list[PlanError]
     """A cluster-settings pack whose values the target's component cannot read is a plan error."""
     errors: list[PlanError] = []
     for pack in plan.packs:
-        if not pack.cluster_setting:
+        group = pack.settings_group
+        if group is None:
             continue
         try:
-            parse_settings(entry.spec, {pack.source.name: pack.values})
+            parse_settings(entry.spec, {group: pack.values})
         except ValidationError as exc:
             for err in from_validation(exc, "", ""):
-                leaf = err.path.removeprefix(f"{pack.source.name}.")
+                leaf = err.path.removeprefix(f"{group}.")
                 origin = pack.provenance.get(leaf)
                 errors.append(
                     PlanError(
@@ -238,7 +239,7 @@ def _locate(environment: Environment, cp: ClusterPlan, found: Problem) -> PlanEr
         return PlanError(environment.file, 'config."strata:tags"', found.message, name)
     if found.field.startswith("settings."):
         group, _, leaf = found.field.removeprefix("settings.").partition(".")
-        pack = next((p for p in cp.plan.packs if p.cluster_setting and p.source.name == group), None)
+        pack = next((p for p in cp.plan.packs if p.settings_group == group), None)
         origin = pack.provenance.get(leaf) if pack is not None and leaf else None
         if origin is not None:
             return PlanError(origin.file, origin.path, f"{found.message} (cluster setting {found.field})", name)

@@ -259,9 +259,11 @@ def _fact_placeholders(facts: ClusterFacts) -> list[tuple[str, str]]:
         pairs.append((facts.region, "{{ cluster.region }}"))
     pairs += [(v, f"{{{{ cluster.labels.{k} }}}}") for k, v in sorted(facts.labels.items())]
     pairs += [(v, f"{{{{ cluster.{k} }}}}") for k, v in sorted(facts.extra.items()) if isinstance(v, str)]
-    seen: set[str] = set()
-    unique = [(v, p) for v, p in pairs if v and not (v in seen or seen.add(v))]  # first fact wins a shared value
-    return sorted(unique, key=lambda vp: -len(vp[0]))
+    unique: dict[str, str] = {}
+    for value, placeholder in pairs:
+        if value:
+            unique.setdefault(value, placeholder)  # first fact wins a shared value
+    return sorted(unique.items(), key=lambda vp: -len(vp[0]))
 
 
 def facts_as_placeholders(value: Any, facts: ClusterFacts) -> Any:

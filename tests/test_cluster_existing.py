@@ -82,6 +82,12 @@ def test_endpoint_of_a_named_context() -> None:
             r"context: 'dev' is not in file ~/.kube/config \(contexts: \['prod-admin', 'staging-admin'\]\)",
         ),
         (KUBECONFIG.replace("current-context: prod-admin\n", ""), None, r"kubeconfig: .* has no current-context"),
+        (
+            # a nameless context cannot be chosen and is not listed
+            KUBECONFIG.replace("current-context: prod-admin\n", "").replace("contexts:\n", "contexts:\n- {}\n"),
+            None,
+            r"has no current-context; set `context` to one of \['prod-admin', 'staging-admin'\]",
+        ),
         (KUBECONFIG.replace("current-context: prod-admin", "current-context: gone"), None, r"current-context 'gone'"),
         (KUBECONFIG.replace("cluster: staging,", "cluster: nowhere,"), "staging-admin", r"names cluster 'nowhere'"),
         (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packs.model import Target
 
@@ -50,7 +50,25 @@ class MissingExtraError(ImportError):
     """A cloud SDK is not installed; the message names the extra to install."""
 
 
-def component_class(target: Target) -> type[ClusterComponent]:
+class ClusterFactory(Protocol):
+    """The constructor every cluster component shares.
+
+    Each component narrows ``spec`` to its own target's spec class; the target -> component table above is what
+    pairs them, so a spec always reaches the component of its own ``target``.
+    """
+
+    def __call__(
+        self,
+        name: str,
+        spec: ClusterSpec,
+        settings: Mapping[str, Mapping[str, Any]] | None = ...,
+        protect: bool = ...,
+        tags: Mapping[str, str] | None = ...,
+        opts: pulumi.ResourceOptions | None = ...,
+    ) -> ClusterComponent: ...
+
+
+def component_class(target: Target) -> ClusterFactory:
     module_name, class_name, extra, sdk = _COMPONENTS[target]
     try:
         module = importlib.import_module(module_name)
@@ -58,7 +76,8 @@ def component_class(target: Target) -> type[ClusterComponent]:
         if sdk and exc.name and exc.name.split(".")[0] == sdk:
             raise MissingExtraError(f"{target.value} clusters need {sdk}: pip install 'strata[{extra}]'") from exc
         raise
-    return getattr(module, class_name)
+    component: ClusterFactory = getattr(module, class_name)
+    return component
 
 
 def build_cluster(

@@ -295,16 +295,17 @@ class AksCluster(ClusterComponent):
             )
 
         # ---------------------------------------------------------------- kubeconfig and contract
-        credentials = containerservice.list_managed_cluster_user_credentials_output(
-            resource_group_name=rg_name,
-            resource_name=cluster.name,
-            format="exec",
-            server_fqdn="public" if spec.private_cluster else None,
-            opts=pulumi.InvokeOutputOptions(parent=self),
+        # Secret from the moment it is read: the credentials are the cluster's admin access.
+        credentials: pulumi.Output[containerservice.ListManagedClusterUserCredentialsResult] = pulumi.Output.secret(
+            containerservice.list_managed_cluster_user_credentials_output(
+                resource_group_name=rg_name,
+                resource_name=cluster.name,
+                format="exec",
+                server_fqdn="public" if spec.private_cluster else None,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
         )
-        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(credentials).apply(
-            lambda result: _from_credentials(spec.name, result)
-        )
+        kubeconfig = credentials.apply(lambda result: _from_credentials(spec.name, result))
         fqdn = required_output(
             pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda fqdns: fqdns[0] or fqdns[1]),
             spec.name,

@@ -43,7 +43,7 @@ class MissingOutputError(pulumi.RunError):
         self.output = output
 
 
-def required_output(value: pulumi.Input[T | None], cluster: str, target: Target, output: str) -> pulumi.Output[T]:
+def required_output(value: pulumi.Output[T | None], cluster: str, target: Target, output: str) -> pulumi.Output[T]:
     """``value``, or a :class:`MissingOutputError` naming the cluster and the output when it is absent or empty."""
 
     def check(v: T | None) -> T:
@@ -51,7 +51,7 @@ def required_output(value: pulumi.Input[T | None], cluster: str, target: Target,
             raise MissingOutputError(cluster, target, output)
         return v
 
-    return pulumi.Output.from_input(value).apply(check)
+    return value.apply(check)
 
 
 def output_or(value: pulumi.Input[str | None], fallback: str) -> pulumi.Output[str]:

@@ -319,29 +319,28 @@ class EdgeCluster(ClusterComponent):
             token_read = read_back("node-token", NODE_TOKEN_PATH)
             token = pulumi.Output.secret(token_read.stdout.apply(lambda out: parse_token(out, first.address)))
 
+        def joiner_config(host: EdgeHost, token: pulumi.Output[str]) -> pulumi.Output[str]:
+            """A joining host's k3s config; secret, since it carries the cluster's join token."""
+            sans = tls_sans if host.role == "server" else ()
+            return pulumi.Output.secret(
+                token.apply(
+                    lambda t: render_config(node_config(host, parsed, tls_sans=sans, server_url=server_url, token=t))
+                )
+            )
+
         server_installs: list[remote.Command] = []
         for host in (h for h in joiners if h.role == "server"):
             assert token is not None
-            config = pulumi.Output.secret(
-                token.apply(
-                    lambda t, h=host: render_config(
-                        node_config(h, parsed, tls_sans=tls_sans, server_url=server_url, token=t)
-                    )
-                )
-            )
-            server_installs.append(install(host, config, [bootstrap]))
+            server_installs.append(install(host, joiner_config(host, token), [bootstrap]))
         agent_installs: list[remote.Command] = []
         for host in (h for h in joiners if h.role == "agent"):
             assert token is not None
-            config = pulumi.Output.secret(
-                token.apply(lambda t, h=host: render_config(node_config(h, parsed, server_url=server_url, token=t)))
-            )
             # Agents after every server: an upgrade then goes servers first, as k3s requires.
-            agent_installs.append(install(host, config, [bootstrap, *server_installs]))
+            agent_installs.append(install(host, joiner_config(host, token), [bootstrap, *server_installs]))
         installs = [bootstrap, *server_installs, *agent_installs]
 
         kubeconfig_read = read_back("kubeconfig", KUBECONFIG_PATH)
-        kubeconfig = pulumi.Output.secret(
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             kubeconfig_read.stdout.apply(lambda text: rewrite_kubeconfig(text or "", first.address, spec.name))
         )
         provider = make_provider(

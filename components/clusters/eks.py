@@ -470,7 +470,7 @@ class EksCluster(ClusterComponent):
         private_ids: list[pulumi.Output[str]] = []
         prerequisites: list[pulumi.Resource] = []
         for i in range(vpc_spec.availability_zones):
-            zone = chosen.apply(lambda names, i=i: names[i])
+            zone: pulumi.Output[str] = chosen[i]
             public = ec2.Subnet(
                 f"{name}-public-{i}",
                 vpc_id=vpc.id,

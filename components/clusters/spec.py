@@ -725,8 +725,8 @@ def read_settings(model: type[S], settings: Mapping[str, Mapping[str, Any]] | No
     """
     key = (model, repr(settings))
     known = _SETTINGS.get(key)
-    if known is not None:
-        return known  # type: ignore[return-value]
+    if isinstance(known, model):  # always, when present: the key holds the model
+        return known
     try:
         parsed = model.model_validate(dict(settings or {}))
     except ValidationError as exc:

@@ -43,7 +43,12 @@ def kubeconfig_endpoint(text: str, context: str | None = None, source: str = "th
             f"kubeconfig: {source} is not a kubeconfig (kind: Config, with clusters and contexts); point kubeconfig "
             "at one"
         )
-    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
+    # A context without a name cannot be chosen (and would break the sorted list of names in a message).
+    contexts: dict[str, Any] = {
+        c["name"]: c.get("context") or {}
+        for c in doc.get("contexts") or []
+        if isinstance(c, dict) and isinstance(c.get("name"), str)
+    }
     clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or [] if isinstance(c, dict)}
     if context is not None:
         if context not in contexts:
