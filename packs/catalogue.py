@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,6 +48,14 @@ class Catalogue:
         from packaging.version import Version
 
         return sorted((v for n, v in self.packs if n == name), key=Version)
+
+    def loaded_profiles(self, refs: Iterable[str]) -> list[tuple[Profile, str]]:
+        """The profiles ``name@version`` of ``refs`` that exist, with their files, in order.
+
+        Unknown references are left out: the resolver reports them, once, with a did-you-mean.
+        """
+        found = (self.profiles.get((name, version)) for name, _, version in (r.partition("@") for r in refs))
+        return [(c.profile, str(c.file)) for c in found if c is not None]
 
     def profile_versions(self, name: str) -> list[str]:
         from packaging.version import Version

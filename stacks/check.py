@@ -69,11 +69,7 @@ def pack_config(
     entries = [environment.cluster(cluster)] if cluster else list(environment.clusters)
     levels: dict[str, Level] = {}
     for profiles in {e.spec.profiles for e in entries}:
-        loaded = [
-            (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
-            for ref in (tuple(p.split("@", 1)) for p in profiles)
-            if ref in catalogue.profiles
-        ]
+        loaded = catalogue.loaded_profiles(profiles)
         found, errors = resolve_levels(
             environment.settings.production, loaded, environment.settings.policy.rules, environment.file
         )
@@ -153,13 +149,13 @@ def check(
         for e in errors:
             err.print(f"[red]error[/red]: {escape(str(e))}", markup=True, highlight=False)
         if findings:
-            rows = [
+            finding_rows = [
                 (f.level.value, f.rule, f.cluster, f"{f.file}: {f.path}", f"{f.message}; {f.fix}")
                 for f in sorted(findings, key=lambda f: (f.level is not Level.MANDATORY, f.rule, f.cluster))
             ]
             columns = [Column("level"), Column("rule", whole=True), Column("cluster", whole=True), Column("where"),
                        Column("finding")]
-            print_table(out, f"policy findings in {env}", columns, rows)
+            print_table(out, f"policy findings in {env}", columns, finding_rows)
         s = doc["summary"]
         line = f"{s['mandatory']} mandatory and {s['advisory']} advisory finding(s) in environment {env}"
         (out if doc["passed"] else err).print(

@@ -129,11 +129,7 @@ def plan_clusters(
             errors.extend(PlanError(e.file, e.path, e.message, entry.spec.name) for e in settings_checked[key])
             continue
         if entry.spec.profiles not in policies:
-            profiles = [
-                (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
-                for ref in ((name, version) for name, _, version in (p.partition("@") for p in entry.spec.profiles))
-                if ref in catalogue.profiles
-            ]
+            profiles = catalogue.loaded_profiles(entry.spec.profiles)
             policies[entry.spec.profiles] = resolve_drift(
                 profiles, drift or {}, drift_file or entry.file, 'config."strata:drift"'
             )

@@ -31,7 +31,7 @@ from components.clusters.spec import (
 )
 from packs.catalogue import Catalogue
 from packs.errors import PlanError
-from packs.model import HelmSource, ManifestSource, Profile
+from packs.model import HelmSource, ManifestSource, Profile, settings_group
 from packs.resolve import ResolvedPack
 from policy.rules import (
     RULES,
@@ -184,7 +184,7 @@ class Locator:
 
 def _setting_place(cp_packs: Sequence[ResolvedPack], entry: ClusterEntry, group: str, leaf: str) -> tuple[str, str]:
     """Where a cluster setting was set: the profile (or pack) line, as the plan's own errors point."""
-    pack = next((p for p in cp_packs if p.cluster_setting and p.source.name == group), None)
+    pack = next((p for p in cp_packs if settings_group(p.source) == group), None)
     origin = pack.provenance.get(leaf) if pack is not None else None
     if origin is not None:
         return origin.file, origin.path
@@ -211,7 +211,8 @@ def cluster_views(environment: Environment, entry: ClusterEntry, packs: Sequence
             here,
         )
     elif isinstance(spec, AksClusterSpec):
-        settings = read_settings(AksSettings, {p.source.name: p.values for p in packs if p.cluster_setting})
+        groups = {g: p.values for p in packs if (g := settings_group(p.source)) is not None}
+        settings = read_settings(AksSettings, groups)
         yield (
             # The AKS component always disables local accounts and enables Kubernetes and Azure RBAC.
             AksCluster(
@@ -252,8 +253,8 @@ def cluster_views(environment: Environment, entry: ClusterEntry, packs: Sequence
     if target in _CLOUD or isinstance(spec, EdgeClusterSpec):
         protected = environment.protect(spec)
         yield Protectable("cluster", spec.name, protected), here
-        for pool in spec.node_pools_list():
-            yield Protectable("node pool", f"{spec.name}/{pool.name}", protected), here
+        for node_pool in spec.node_pools_list():
+            yield Protectable("node pool", f"{spec.name}/{node_pool.name}", protected), here
     if target in _CLOUD:
         yield CloudResource(f"{target} cluster", spec.name, environment.tags(spec)), Locator(
             entry.file, entry.field, tags_place
@@ -354,11 +355,7 @@ def check_policy(
 
     def levels_for(profiles: tuple[str, ...]) -> dict[str, Level]:
         if profiles not in levels_by_profiles:
-            loaded = [
-                (catalogue.profiles[ref].profile, str(catalogue.profiles[ref].file))
-                for ref in (tuple(p.split("@", 1)) for p in profiles)
-                if ref in catalogue.profiles
-            ]
+            loaded = catalogue.loaded_profiles(profiles)
             levels, errors = resolve_levels(
                 environment.settings.production, loaded, environment.settings.policy.rules, environment.file
             )

@@ -160,7 +160,7 @@ def delivered_text(pack: ResolvedPack, delivery: DeliveryPlan) -> str:
 def plan_rows(plan: ResolvedPlan, delivery: DeliveryPlan = DIRECT) -> list[tuple[str, ...]]:
     """One row per pack; with ``delivery: flux`` the Flux controllers Pulumi installs come right after the
     cluster settings (realised with the cluster) and before every pack they deliver."""
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             pack.layer.value,
             pack.ref,

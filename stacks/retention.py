@@ -106,8 +106,8 @@ def data_loss(environment: Environment, plans: Sequence[ClusterPlan], deployed: 
             current.setdefault(name, cp)
     errors: list[PlanError] = []
     for cluster, packs in deployed.items():
-        cp = current.get(cluster)
-        if cp is None:
+        now = current.get(cluster)
+        if now is None:
             lost = sorted(p for p in packs if not _acknowledged(p, cluster, environment))
             if lost:
                 stores = ", ".join(f"{p} (namespace {packs[p]})" for p in lost)
@@ -122,16 +122,16 @@ def data_loss(environment: Environment, plans: Sequence[ClusterPlan], deployed: 
                     )
                 )
             continue
-        spec = cp.entry.spec
-        present = {name for p in cp.plan.packs for name in (p.name, *p.renamed_from)}
+        spec = now.entry.spec
+        present = {name for p in now.plan.packs for name in (p.name, *p.renamed_from)}
         for pack in sorted(set(packs) - present):
             if _acknowledged(pack, spec.name, environment, spec.allow_data_loss):
                 continue
             namespace = packs[pack]
             errors.append(
                 PlanError(
-                    cp.entry.file,
-                    f"{cp.entry.field}.profiles",
+                    now.entry.file,
+                    f"{now.entry.field}.profiles",
                     f"pack {pack} is no longer in the profiles of cluster {spec.name}, and it owns data: namespace "
                     f"{namespace} and the volumes in it. Keep the pack, or acknowledge the loss with "
                     f"strata:allow_data_loss: [{pack}] (or allow_data_loss: [{pack}] on the cluster); strata then "

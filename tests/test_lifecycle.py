@@ -163,6 +163,11 @@ def test_identities_follow_the_replacement_rule(mocks: GraphMocks) -> None:
         ),
         Target.GKE: WorkloadIdentity(kind="gcp-workload-identity", project="acme-prod-42"),
     }
+    # Azure always answers with the caller's subscription; role definitions are addressed through it.
+    mocks.calls["azure-native:authorization:getClientConfig"] = lambda args: {
+        "subscriptionId": "00000000-1111-2222-3333-444444444444",
+        "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    }
     parent = _Host("packs")
     for target, wi in identities.items():
         create_identity(f"c1-{target.value}", _contract(target, wi), "external-dns", need, {}, parent)

@@ -124,13 +124,14 @@ class Flux:
             secret = objects.secret
             deferred = pack.deferred
             data = pulumi.Output.from_input(values).apply(lambda v: dump(split_values(v, deferred)[1]))
+            values_text: pulumi.Output[str] = pulumi.Output.secret(data)
             deps.append(
                 k8s.core.v1.Secret(
                     f"{name}-{pack.name}-values",
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         name=secret.name, namespace=secret.namespace, labels=helm_release["metadata"]["labels"]
                     ),
-                    string_data={VALUES_KEY: pulumi.Output.secret(data)},
+                    string_data={VALUES_KEY: values_text},
                     opts=opts,
                 )
             )

@@ -293,7 +293,11 @@ def _kubeconfig_file(text: str) -> str:
     os.chmod(path, 0o600)
     import atexit
 
-    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    def remove() -> None:
+        if os.path.exists(path):
+            os.unlink(path)
+
+    atexit.register(remove)
     return path
 
 

@@ -120,12 +120,12 @@ def _stack_spec(reconcile: ReconcileSettings, name: str, plans: Sequence[Cluster
     for var, ref in sorted(reconcile.credentials.items()):
         env_refs[var] = _ref(ref.name, ref.key)
     for cp in plans:
-        for _, ref in secret_refs(cp):
+        for _, secret in secret_refs(cp):
             assert reconcile.secrets is not None  # check_reconcile refuses secret references without it
-            if ref.env is not None:
-                env_refs[ref.env] = _ref(reconcile.secrets, ref.env)
-            elif ref.config is not None:
-                key = ref.config if ":" in ref.config else f"strata:{ref.config}"
+            if secret.env is not None:
+                env_refs[secret.env] = _ref(reconcile.secrets, secret.env)
+            elif secret.config is not None:
+                key = secret.config if ":" in secret.config else f"strata:{secret.config}"
                 secrets_ref[key] = _ref(reconcile.secrets, config_secret_key(key))
     if env_refs:
         spec["envRefs"] = dict(sorted(env_refs.items()))
