@@ -27,7 +27,9 @@ def prepare(count: int, folder: Path) -> Path:
     """A config folder holding the shipped edge environment with an inventory of ``count`` sites."""
     config = folder / "config"
     (config / "inventories").mkdir(parents=True)
-    shutil.copy(ROOT / "stacks/config/Pulumi.edge.yaml", config / "Pulumi.edge.yaml")
+    # The management environment too: edge names its operator cluster, and the plan checks that it exists.
+    for name in ("Pulumi.edge.yaml", "Pulumi.management.yaml"):
+        shutil.copy(ROOT / "stacks/config" / name, config / name)
     env = yaml.safe_load((config / "Pulumi.edge.yaml").read_text())
     write(config / env["config"]["strata:inventory"]["file"], count)
     return config
