@@ -191,9 +191,13 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
     engine_name: str = options.pop("engine", "local")
     if engine_name not in ("local", "operator"):
         _fail(f"--engine {engine_name!r}: use local or operator; nothing was run", as_json)
-    if engine_name == "operator" and (operation in (Operation.REFRESH, Operation.DESTROY) or remediate):
-        what = "drift --remediate" if remediate else operation.value
-        _fail(f"{what} runs with --engine local: the operator only reconciles and reports; nothing was run", as_json)
+    if engine_name == "operator" and remediate:
+        _fail(
+            "drift --remediate with --engine operator: the operator heals a whole stack on every resync (refresh, "
+            f"then up), never chosen resources; `strata fleet refresh --env {env} --engine operator` brings that "
+            "resync forward, and targeted healing of heal layers runs with --engine local; nothing was run",
+            as_json,
+        )
     for name in ("wave_size", "max_failures", "max_unreachable"):
         if options.get(name) is not None:
             try:
@@ -237,7 +241,8 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
         )
     except ValueError as exc:
         _fail(str(exc), as_json)
-    changes = operation.mutating or remediate
+    # On the operator a refresh is a reconcile brought forward: it updates healing stacks, so it is confirmed.
+    changes = operation.mutating or remediate or (engine_name == "operator" and operation is Operation.REFRESH)
     if changes and not yes:
         if not sys.stdin.isatty():
             _fail(f"{operation.value} changes {len(stacks)} stack(s) of {env}: pass --yes to confirm", as_json)

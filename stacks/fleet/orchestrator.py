@@ -209,6 +209,9 @@ class Orchestrator:
                     # In-flight CLIs got the same Ctrl-C and cancel gracefully (releasing their locks);
                     # wait for them so their outcomes are recorded, start nothing new.
                     stopped_by = "interrupted"
+                    interrupt = getattr(self.engine, "interrupt", None)
+                    if interrupt is not None:  # an engine that waits on a remote service stops waiting
+                        interrupt()
                     for future in running:
                         result = future.result()
                         results[result.name] = result

@@ -61,6 +61,8 @@ class OperatorStack:
     wave: int
     preview_only: bool
     object: Mapping[str, Any]
+    #: Some cluster of the stack is protected (``strata:production`` or ``protect: true``): a destroy fails.
+    protected: bool = False
 
     @property
     def object_name(self) -> str:
@@ -145,9 +147,9 @@ def _stack_spec(reconcile: ReconcileSettings, name: str, plans: Sequence[Cluster
         }
     )
     if preview:
+        # Only previews (refreshed first): the operator never applies. Not `expectNoRefreshChanges`: the
+        # operator v2 ignores it (its own validation says so), so it would promise a drift signal never given.
         spec["preview"] = True
-        # A refresh that finds changes fails the preview: live drift shows in the Stack's status.
-        spec["expectNoRefreshChanges"] = True
     return spec
 
 
@@ -198,7 +200,8 @@ def operator_stacks(environment: Environment, plans: Sequence[ClusterPlan]) -> l
             },
             "spec": _stack_spec(reconcile, stack.name, members, preview),
         }
-        out.append(OperatorStack(stack.name, stack.clusters, wave_of[stack.name], preview, obj))
+        protected = any(environment.protect(cp.entry.spec) for cp in members)
+        out.append(OperatorStack(stack.name, stack.clusters, wave_of[stack.name], preview, obj, protected))
     return out
 
 

@@ -16,6 +16,7 @@ from stacks.fleet.model import FleetStack, Operation, Outcome, RunOptions
 from stacks.fleet.operator import OperatorEngine, verdict
 from stacks.fleet.runner import run_fleet
 from stacks.operator.objects import OperatorStack, operator_stacks
+from tests.fake_kubectl import merge
 from tests.unit.test_operator_objects import config, edit, few_sites, planned  # noqa: F401 - fixture
 
 OLD = "1" * 40
@@ -53,6 +54,7 @@ class SimulatedOperator:
         self.script = script
         self.reads: dict[str, int] = {}
         self.patches: list[str] = []
+        self.deleted: list[str] = []
 
     def get_stack(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         obj = self.objects.get(name)
@@ -75,14 +77,18 @@ class SimulatedOperator:
                 obj["status"] = {"lastUpdate": _update("succeeded", generation, commit)}
         return copy.deepcopy(obj)
 
-    def patch_stack_spec(self, namespace: str, name: str, spec: Mapping[str, Any]) -> int:
+    def patch_stack(self, namespace: str, name: str, patch: Mapping[str, Any]) -> Mapping[str, Any]:
         obj = self.objects[name]
         self.patches.append(name)
-        merged = {**obj["spec"], **spec}
-        if merged != obj["spec"]:
-            obj["spec"] = merged
-            obj["metadata"]["generation"] += 1
-        return int(obj["metadata"]["generation"])
+        merged = merge(obj, patch)
+        if merged["spec"] != obj["spec"]:
+            merged["metadata"]["generation"] += 1
+        self.objects[name] = merged
+        return copy.deepcopy(merged)
+
+    def delete_stack(self, namespace: str, name: str) -> None:
+        self.deleted.append(name)
+        del self.objects[name]
 
 
 def _update(state: str, generation: int, commit: str, successful: str | None = None, message: str = "") -> dict:
@@ -181,11 +187,18 @@ def test_a_stack_object_nobody_registered_fails_with_how_to_register_it(fleet: A
 def test_drift_reads_undeployed_commits_from_the_status(fleet: Any, tmp_path: Path) -> None:
     stacks, commit = fleet
     api = SimulatedOperator(stacks, {})
-    for obj in list(api.objects.values())[:3]:
+    objects = list(api.objects.values())
+    for obj in objects[:4]:
+        obj["spec"]["commit"] = commit
+    for obj in objects[:3]:
         obj["status"]["lastUpdate"] = _update("succeeded", 1, commit)
+    objects[2]["spec"]["resyncFrequencySeconds"] = 60  # someone edited the object
     report = _run(stacks, commit, api, tmp_path, operation=Operation.DRIFT)
-    drifted = [s.name for s in report.stacks if s.resources]
-    assert drifted == [s.name for s in stacks[3:]]
+    drifted = {s.name: s.resources[0].diffs for s in report.stacks if s.resources}
+    assert list(drifted) == [s.name for s in stacks[2:]]
+    assert drifted[stacks[2].name] == ("resyncFrequencySeconds",)
+    assert drifted[stacks[3].name] == ("commit",)  # the spec is at the target, the operator has not deployed it
+    assert drifted[stacks[4].name] == ("commit",)
     assert all(r.source == "code" for s in report.stacks for r in s.resources)
 
 
@@ -207,10 +220,11 @@ def test_verdict(last: dict | None, expected: str) -> None:
 
 
 def test_cli_refuses_what_the_operator_does_not_do(config: Path) -> None:  # noqa: F811
-    for args in (["refresh"], ["destroy"], ["drift", "--remediate"]):
-        result = runner.invoke(
-            app, ["fleet", *args, "--env", "edge", "--engine", "operator", "--yes", "--config-dir", str(config)]
-        )
-        assert result.exit_code == 1 and "runs with --engine local" in result.output, result.output
+    result = runner.invoke(
+        app,
+        ["fleet", "drift", "--remediate", "--env", "edge", "--engine", "operator", "--yes", "--config-dir", str(config)],
+    )
+    assert result.exit_code == 1 and "runs with --engine local" in result.output, result.output
+    assert "strata fleet refresh --env edge --engine operator" in result.output
     result = runner.invoke(app, ["fleet", "up", "--env", "edge", "--engine", "helm", "--config-dir", str(config)])
     assert result.exit_code == 1 and "use local or operator" in result.output
