@@ -73,7 +73,13 @@ def seed(state: Path, objects: list[dict[str, Any]], commit: str) -> None:
 
 
 def _update(
-    kind: str, state: str, generation: int, request: str, attempted: str, successful: str, message: str = "",
+    kind: str,
+    state: str,
+    generation: int,
+    request: str,
+    attempted: str,
+    successful: str,
+    message: str = "",
     failures: int = 0,
 ) -> dict[str, Any]:
     return {
@@ -225,11 +231,11 @@ def main(argv: list[str]) -> None:
         return
     if verb == "patch":
         if flags.get("type") != "merge":
-            fail("error: --type must be one of [json merge strategic], and strategic is not supported by custom resources")
+            fail("error: --type must be one of [json merge strategic]")
         try:
             body = json.loads(flags.get("p") or flags.get("patch") or "")
         except ValueError as exc:
-            fail(f"error: unable to parse \"{flags.get('p')}\": {exc}")
+            fail(f'error: unable to parse "{flags.get("p")}": {exc}')
         before = obj.get("spec")
         patched = merge(obj, body)
         if patched.get("spec") != before:

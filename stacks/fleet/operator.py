@@ -124,7 +124,8 @@ def verdict(obj: Mapping[str, Any], commit: str | None, generation: int) -> tupl
     if invalid is not None and invalid.startswith("SpecInvalid"):
         return "failed", f"the operator refuses the Stack's spec ({invalid})"
     if int(last.get("generation") or 0) < generation:
-        why = f"the last update is for generation {last.get('generation', 'none')}, not {generation}"
+        seen = f" ({last.get('state')} at commit {last.get('lastAttemptedCommit') or 'none'})" if last else ""
+        why = f"the last update{seen} is for generation {last.get('generation', 'none')}, not {generation}"
         return "pending", why + (f"; the operator reports {invalid}" if invalid else "")
     state = last.get("state")
     if state == "succeeded" and last.get("type") != "preview":
@@ -253,7 +254,10 @@ class OperatorEngine:
         return result
 
     def _await(
-        self, target: _Target, judge: Callable[[Mapping[str, Any] | None], tuple[Verdict, str]], wanted: str,
+        self,
+        target: _Target,
+        judge: Callable[[Mapping[str, Any] | None], tuple[Verdict, str]],
+        wanted: str,
         timeout: float | None,
     ) -> OpResult:
         started = self.clock()
@@ -496,8 +500,7 @@ class KubectlApi:
             )
         if "(Forbidden)" in proc.stderr or "Unauthorized" in proc.stderr:
             return KubeRefused(
-                f"{message}: the kubeconfig's identity needs get, patch and delete on {self.RESOURCE} in that "
-                "namespace"
+                f"{message}: the kubeconfig's identity needs get, patch and delete on {self.RESOURCE} in that namespace"
             )
         return KubeRefused(message)
 

@@ -220,10 +220,8 @@ def test_verdict(last: dict | None, expected: str) -> None:
 
 
 def test_cli_refuses_what_the_operator_does_not_do(config: Path) -> None:  # noqa: F811
-    result = runner.invoke(
-        app,
-        ["fleet", "drift", "--remediate", "--env", "edge", "--engine", "operator", "--yes", "--config-dir", str(config)],
-    )
+    args = ["fleet", "drift", "--remediate", "--env", "edge", "--engine", "operator", "--yes"]
+    result = runner.invoke(app, [*args, "--config-dir", str(config)])
     assert result.exit_code == 1 and "runs with --engine local" in result.output, result.output
     assert "strata fleet refresh --env edge --engine operator" in result.output
     result = runner.invoke(app, ["fleet", "up", "--env", "edge", "--engine", "helm", "--config-dir", str(config)])
