@@ -226,3 +226,40 @@ def test_cli_refuses_what_the_operator_does_not_do(config: Path) -> None:  # noq
     assert "strata fleet refresh --env edge --engine operator" in result.output
     result = runner.invoke(app, ["fleet", "up", "--env", "edge", "--engine", "helm", "--config-dir", str(config)])
     assert result.exit_code == 1 and "use local or operator" in result.output
+
+
+def test_ctrl_c_stops_every_wait_and_records_each_stack(fleet: Any, tmp_path: Path) -> None:
+    """The operator carries on without us; waiting out the timeout after Ctrl-C would hang the terminal."""
+    import threading
+
+    stacks, commit = fleet
+
+    class Interrupting(SimulatedOperator):
+        def get_stack(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+            if name == stacks[1].object_name and self.reads.get(name, 0) >= 3:
+                raise KeyboardInterrupt  # arrives in the orchestrator's thread through the future
+            return super().get_stack(namespace, name)
+
+    api = Interrupting(stacks, {s.name: ("silent", None) for s in stacks})
+    engine = OperatorEngine(api, stacks, commit, poll=0.01, default_timeout=600)
+    opts = RunOptions(parallel=4, canary=0, wave_size="100%")
+    done: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            run_fleet(
+                Operation.UP,
+                "edge",
+                [FleetStack(s.name, s.clusters) for s in stacks[:4]],
+                engine,
+                opts,
+                state_dir=tmp_path,
+            )
+        )
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the run kept waiting after Ctrl-C"
+    report = done[0]
+    assert report.summary.stopped_by == "interrupted"
+    waited = [s for s in report.stacks if s.name != stacks[1].name]
+    assert all(s.outcome is Outcome.UNREACHABLE and "interrupted" in (s.error or "") for s in waited)
