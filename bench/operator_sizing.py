@@ -153,22 +153,22 @@ class Recommendation:
 def recommend(
     sites: int,
     costs: Sequence[StackCost],
-    resyncs: Sequence[int] = (900, 1800, 3600, 7200, 14400),
+    resyncs: Sequence[int] = (900, 1800, 3600),
     concurrencies: Sequence[int] = (25, 50),
     max_stacks_per_operator: int = 1000,
 ) -> Recommendation:
-    """The smallest blast radius that keeps up: per-site stacks if they fit under the headroom, else the
-    smallest shard; the shortest resync first, the default concurrency before a doubled one; more operators
-    (management clusters) only when nothing else fits."""
+    """The smallest blast radius that keeps up within an hour's resync: per-site stacks if they fit under the
+    headroom, else the smallest shard; for each, the default concurrency before a doubled one and the
+    shortest resync; more operators (management clusters) only when nothing else fits."""
     for operators in range(1, 65):
-        for resync in resyncs:
+        for cost in sorted(costs, key=lambda c: c.sites):
+            stacks = math.ceil(sites / operators / cost.sites)
+            if stacks > max_stacks_per_operator:
+                continue
             for concurrency in concurrencies:
-                for cost in sorted(costs, key=lambda c: c.sites):
-                    stacks = math.ceil(sites / operators / cost.sites)
-                    if stacks > max_stacks_per_operator:
-                        continue
+                for resync in resyncs:
                     if utilisation(stacks, cost.seconds, concurrency, resync) <= HEADROOM:
-                        horizon = 4 * (resync + cost.seconds * math.ceil(stacks / concurrency))
+                        horizon = 10 * (resync + cost.seconds * math.ceil(stacks / concurrency))
                         sim = simulate(stacks, cost.seconds, concurrency, resync, horizon)
                         return Recommendation(sites, cost.sites, stacks, concurrency, operators, resync, cost, sim)
     raise ValueError(f"no layout keeps up with {sites} sites")

@@ -360,10 +360,12 @@ class OperatorEngine:
         if last.get("state") == "failed":
             raise OperationFailed(f"the operator's last {last.get('type') or 'update'} failed: {_failure(last)}")
         if target.stack.preview_only:
+            clusters = target.stack.clusters
+            only = f" --select name={clusters[0]}" if len(clusters) == 1 else ""
             raise OperationFailed(
                 f"live drift of preview-only stack {stack} is not recorded by the operator (its refresh-preview "
                 "keeps no per-resource result); read it with the local engine: strata fleet drift --env "
-                f"{stack.split('.', 1)[0]} --select name={','.join(target.stack.clusters[:1])}"
+                f"{stack.split('.', 1)[0]}{only}"
             )
         return OpResult()
 

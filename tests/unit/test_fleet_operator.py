@@ -263,3 +263,19 @@ def test_ctrl_c_stops_every_wait_and_records_each_stack(fleet: Any, tmp_path: Pa
     assert report.summary.stopped_by == "interrupted"
     waited = [s for s in report.stacks if s.name != stacks[1].name]
     assert all(s.outcome is Outcome.UNREACHABLE and "interrupted" in (s.error or "") for s in waited)
+
+
+def test_drift_of_preview_only_stacks_is_unchecked_not_reported_clean(config: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The operator keeps no per-resource result of a preview: 'no drift' would be a claim nobody checked."""
+    few_sites(config, 3)
+    edit(
+        config, "edge", drift={"os": "ignore", "kubernetes": "alert", "cni": "alert", "csi": "alert", "addon": "alert"}
+    )
+    result = planned(config)
+    stacks = operator_stacks(result.environment, result.clusters)
+    commit = result.environment.settings.reconcile.commit
+    api = SimulatedOperator(stacks, {})
+    report = _run(stacks, commit, api, tmp_path, operation=Operation.DRIFT)
+    assert {s.outcome for s in report.stacks} == {Outcome.FAILED}
+    assert "not recorded by the operator" in (report.stacks[0].error or "")
+    assert f"--select name={stacks[0].clusters[0]}" in (report.stacks[0].error or "")
