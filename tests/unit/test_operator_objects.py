@@ -86,7 +86,7 @@ def test_shipped_edge_fleet_objects_are_valid_and_one_stack_per_fleet_stack(conf
     spec = stacks[0]["spec"]
     assert spec["commit"] == result.environment.settings.reconcile.source.git.commit
     assert spec["refresh"] is True and spec["continueResyncOnCommitMatch"] is True
-    assert spec["resyncFrequencySeconds"] == 900
+    assert spec["resyncFrequencySeconds"] == 1800
     assert spec["destroyOnFinalize"] is False  # edge is production: deleting the object destroys nothing
     assert spec["workspaceReclaimPolicy"] == "Delete"
     requests = spec["workspaceTemplate"]["spec"]["resources"]["requests"]
