@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_environments import EDGE_KEY, GRAFANA_PASSWORD, run_stack
 from tests.test_cluster_existing import KUBECONFIG
+from tests.test_environments import EDGE_KEY, GRAFANA_PASSWORD, run_stack
 
 SNAPSHOT = Path(__file__).parent / "data" / "urns.json"
 #: (stack, environment, read the stack's own config file): every target and both deliveries.
