@@ -27,7 +27,7 @@ from components.clusters.secrets import read_secret, read_secret_value
 from components.delivery.flux import chart_location
 from components.delivery.strategy import Delivery, Direct
 from components.identities import PackIdentity, create_identity
-from components.lifecycle import aliases, retained
+from components.lifecycle import aliases, retained, taken_over
 from packs.model import GeneratedSecret, ManagedService, Target
 from packs.paths import get, parse_path, with_value
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
@@ -322,8 +322,11 @@ class PackStack(pulumi.ComponentResource):
         src = pack.source
         opts = pulumi.ResourceOptions(parent=release, depends_on=[*release.deps, *identity.resources])
         k8s_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster.provider))
-        if self._retain and pack.stateful:
+        handover = self.delivery.handover
+        if (self._retain and pack.stateful) or (handover.keep_charts and src.kind == "helm"):
             k8s_opts = retained(k8s_opts)
+        if handover.take_over and src.kind == "helm":
+            k8s_opts = taken_over(k8s_opts)
         if src.kind == "helm":
             # OCI charts are addressed by reference; HTTP repositories by chart name plus repository. A mirror
             # (air-gapped sites) rewrites every chart to <mirror>/<chart>; the pack's data is untouched.

@@ -15,6 +15,8 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
 - ``strata:delivery`` -- ``pulumi`` (default: Pulumi applies every pack) or ``flux`` (Pulumi installs Flux, which
   then reconciles every Helm pack in the cluster); a cluster's own ``delivery`` field wins.
+- ``strata:next_delivery`` -- the delivery a deployed cluster is being prepared to switch to (one ``pulumi up``
+  before ``delivery`` changes; stacks/delivery_switch.py); a cluster's own ``next_delivery`` wins.
 - ``strata:mirror`` -- ``oci://registry/path``: every chart is fetched from ``<mirror>/<chart>`` (air-gapped sites);
   a cluster's (or inventory row's) own ``mirror`` wins.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
@@ -57,6 +59,7 @@ KNOWN_KEYS = (
     "policy",
     "reconcile",
     "delivery",
+    "next_delivery",
     "mirror",
 )
 
@@ -114,6 +117,11 @@ class EnvironmentSettings(Frozen):
     delivery: DeliveryMode = Field(
         default=DeliveryMode.PULUMI,
         description="How packs reach every cluster (a cluster's own `delivery` wins): pulumi or flux.",
+    )
+    next_delivery: DeliveryMode | None = Field(
+        default=None,
+        description="The delivery every cluster will switch to (a cluster's own `next_delivery` wins), deployed "
+        "once before `delivery` changes so no release is uninstalled by the switch.",
     )
     mirror: str | None = Field(
         default=None,

@@ -18,6 +18,7 @@ Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one mor
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
@@ -42,12 +43,33 @@ if TYPE_CHECKING:
 #: Pulumi waits for each HelmRelease to be Ready (installed, tests passed) before the packs after it, as it
 #: waits for a chart's objects under ``delivery: pulumi``; a release that never gets there fails the update.
 AWAIT_ANNOTATIONS = {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"}
+#: A suspended release is not reconciled, so its Ready condition never catches up with its new generation:
+#: waiting for it would time out. Suspending is the whole change; nothing is installed.
+SUSPENDED_ANNOTATIONS = {"pulumi.com/skipAwait": "true"}
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a switch of delivery asks of the packs a strategy applies directly (see README, Delivery).
+
+    - ``keep_charts`` (``next_delivery: flux`` deployed on a ``pulumi`` cluster): every chart, and each object
+      it registers, is retained on delete. Pulumi reads that flag from the state of the resource it deletes, so
+      it must be deployed one update before the switch, which then drops the charts without touching the
+      cluster while Flux adopts the running releases (same release names and namespaces).
+    - ``take_over`` (the update switching a cluster from ``flux`` to ``pulumi``): the charts' objects exist,
+      applied by helm-controller; server-side apply takes their fields over (``pulumi.com/patchForce``)
+      instead of failing on a field-manager conflict.
+    """
+
+    keep_charts: bool = False
+    take_over: bool = False
 
 
 class Delivery(Protocol):
     """What ``PackStack`` asks of a delivery strategy."""
 
     mirror: str | None
+    handover: Handover
 
     def install(
         self,
@@ -65,8 +87,9 @@ class Delivery(Protocol):
 class Direct:
     """Pulumi applies every pack itself (``delivery: pulumi``)."""
 
-    def __init__(self, mirror: str | None = None) -> None:
+    def __init__(self, mirror: str | None = None, handover: Handover | None = None) -> None:
         self.mirror = mirror
+        self.handover = handover or Handover()
 
     def install(
         self,
@@ -89,6 +112,9 @@ class Flux:
         self.delivery = delivery
         self.drift = drift
         self.mirror = delivery.mirror
+        # What Flux does not deliver (cloud add-ons, manifests, the packs Flux needs) stays with Pulumi in both
+        # deliveries, under the same names: a switch leaves it alone.
+        self.handover = Handover()
         self.direct = Direct(delivery.mirror)
         self._bundle: dict[str, PackObjects] | None = None
         self._controllers: list[pulumi.Resource] | None = None
@@ -135,7 +161,8 @@ class Flux:
                     opts=opts,
                 )
             )
-        metadata = {**helm_release["metadata"], "annotations": AWAIT_ANNOTATIONS}
+        waits = SUSPENDED_ANNOTATIONS if helm_release["spec"].get("suspend") else AWAIT_ANNOTATIONS
+        metadata = {**helm_release["metadata"], "annotations": waits}
         _custom(
             f"{name}-{pack.name}-release",
             {**helm_release, "metadata": metadata},
@@ -178,7 +205,10 @@ def delivery_for(delivery: DeliveryPlan, drift: Mapping[Layer, DriftAction]) -> 
     """The strategy realising a cluster's planned delivery."""
     if delivery.mode is DeliveryMode.FLUX:
         return Flux(delivery, drift)
-    return Direct(delivery.mirror)
+    handover = Handover(
+        keep_charts=delivery.next is DeliveryMode.FLUX, take_over=delivery.previous is DeliveryMode.FLUX
+    )
+    return Direct(delivery.mirror, handover)
 
 
-__all__ = ["AWAIT_ANNOTATIONS", "FLUX_NAMESPACE", "Delivery", "Direct", "Flux", "delivery_for"]
+__all__ = ["AWAIT_ANNOTATIONS", "FLUX_NAMESPACE", "Delivery", "Direct", "Flux", "Handover", "delivery_for"]
