@@ -279,6 +279,7 @@ class PackStack(pulumi.ComponentResource):
             self.delivery.install(self, name, pack, values, identity, release)
             release.finish()
             self.releases[pack.name] = release
+        self.delivery.finish(self, name)
 
         self.packs = {
             p.name: {"version": p.version, "layer": p.layer.value, "namespace": p.namespace, "profile": p.profile}

@@ -83,6 +83,10 @@ class Delivery(Protocol):
         """Realise ``pack`` under ``release`` (whose ``deps`` are the pack's predecessors and namespace)."""
         ...
 
+    def finish(self, stack: PackStack, name: str) -> None:
+        """After the last pack: install what the delivery itself needs even when no pack asked for it."""
+        ...
+
 
 class Direct:
     """Pulumi applies every pack itself (``delivery: pulumi``)."""
@@ -101,6 +105,9 @@ class Direct:
         release: PackRelease,
     ) -> None:
         stack._install(name, pack, values, identity, release)
+
+    def finish(self, stack: PackStack, name: str) -> None:
+        return None
 
 
 class Flux:
@@ -168,6 +175,11 @@ class Flux:
             {**helm_release, "metadata": metadata},
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=deps)),
         )
+
+    def finish(self, stack: PackStack, name: str) -> None:
+        """A Flux cluster always runs the controllers, as its plan shows, even with no Helm pack yet: a pack
+        added later (or a bundle synced from Git) then finds them, and ``strata render`` lists them."""
+        self._install_controllers(stack, name)
 
     def _install_controllers(self, stack: PackStack, name: str) -> list[pulumi.Resource]:
         """The Flux controllers, once, directly, after the packs they need (the plan's CNI) and nothing else."""
