@@ -415,12 +415,19 @@ def flux_bundle(
     return FluxBundle(cluster, mirror, tuple(namespaces.values()), tuple(packs), tuple(direct))
 
 
-def delivery_bundle(plan: ResolvedPlan, drift: Mapping[Layer, DriftAction], delivery: DeliveryPlan) -> FluxBundle:
-    """THE Flux objects of a cluster's planned delivery: what ``strata render`` writes and ``pulumi up`` registers."""
+def delivery_bundle(
+    plan: ResolvedPlan,
+    drift: Mapping[Layer, DriftAction],
+    delivery: DeliveryPlan,
+    manifests_source: tuple[str, str] = ("GitRepository", FLUX_NAMESPACE),
+) -> FluxBundle:
+    """THE Flux objects of a cluster's planned delivery: what ``strata render`` writes and ``pulumi up`` registers.
+    ``manifests_source`` (kind, name) is the source a site syncs the rendered bundle from."""
     return flux_bundle(
         plan,
         drift,
         delivery.mirror,
+        manifests_source=manifests_source,
         bootstrap=bootstrap_packs(plan, delivery),
         suspend=delivery.next is not None,
     )
