@@ -4,15 +4,16 @@
 component, namespace, cloud identity, secret values) and then hands the pack to its strategy:
 
 - :class:`Direct` (``delivery: pulumi``): every pack through the installer of its source kind -- a Helm chart
-  (``helm.v4.Chart``), a manifest set (``yaml.v2.ConfigGroup``), an EKS add-on, an AKS extension
-  (``PackStack._install``);
+  (``helm.v4.Chart``), a manifest set (``yaml.v2.ConfigGroup``), an EKS add-on, an AKS extension -- chosen from
+  the registry in :mod:`components.delivery.installers` (cloud installers live in their cloud's module);
 - :class:`Flux` (``delivery: flux``): the Flux controllers first (installed directly, with the packs they need
   to run, such as a CNI chart), then each Helm pack as the Flux objects :func:`flux_bundle` builds -- the same
   objects ``strata render`` writes -- registered as ``CustomResource``s through the cluster's provider, its
   deploy-time values in a ``Secret`` with secret data. Every other source kind goes to its direct installer.
 
-Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one more class with the same
-``install`` method: the resolver, the plan, the installers and ``PackStack`` stay as they are.
+Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one more class satisfying the
+:class:`Delivery` protocol (``install``, ``finish``, ``mirror``, ``handover``), handing what it does not deliver to
+``stack._install``: the resolver, the plan, the installers and ``PackStack`` stay as they are.
 """
 
 from __future__ import annotations
