@@ -24,11 +24,11 @@ import pulumi_kubernetes as k8s
 
 from components.clusters.contract import ClusterContract
 from components.clusters.secrets import read_secret, read_secret_value
-from components.delivery.flux import chart_location
+from components.delivery.installers import InstallRequest, installer_for, installer_problem
 from components.delivery.strategy import Delivery, Direct
 from components.identities import PackIdentity, create_identity
-from components.lifecycle import aliases, retained
-from packs.model import GeneratedSecret, ManagedService, Target
+from components.lifecycle import aliases
+from packs.model import GeneratedSecret
 from packs.paths import get, parse_path, with_value
 from packs.resolve import PLACEHOLDER, ResolvedPack, ResolvedPlan
 
@@ -175,14 +175,9 @@ def _problems(cluster: ClusterContract, plan: ResolvedPlan) -> list[str]:
         if uses_identity and pack.identity is None:
             problems.append(f"{where} has identity placeholders but declares no identity")
         src = pack.source
-        needs = {
-            ManagedService.EKS_ADDON: (Target.EKS, "cluster_name"),
-            ManagedService.AKS_EXTENSION: (Target.AKS, "resource_group_name"),
-        }
-        if src.kind == "managed" and src.service in needs:
-            target, handle = needs[src.service]
-            if cluster.target is not target or handle not in cluster.handles:
-                problems.append(f"{where} is a {src.service.value} but the cluster is {cluster.target.value}")
+        problem = None if pack.cluster_setting else installer_problem(cluster, pack)
+        if problem is not None:
+            problems.append(f"{where} {problem}")
         if src.kind == "manifests":
             missing = [f for f in src.files if not (Path(pack.folder) / f).is_file()]
             if missing:
@@ -279,6 +274,7 @@ class PackStack(pulumi.ComponentResource):
             self.delivery.install(self, name, pack, values, identity, release)
             release.finish()
             self.releases[pack.name] = release
+        self.delivery.finish(self, name)
 
         self.packs = {
             p.name: {"version": p.version, "layer": p.layer.value, "namespace": p.namespace, "profile": p.profile}
@@ -319,71 +315,19 @@ class PackStack(pulumi.ComponentResource):
         identity: PackIdentity,
         release: PackRelease,
     ) -> None:
-        src = pack.source
-        opts = pulumi.ResourceOptions(parent=release, depends_on=[*release.deps, *identity.resources])
-        k8s_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cluster.provider))
-        if self._retain and pack.stateful:
-            k8s_opts = retained(k8s_opts)
-        if src.kind == "helm":
-            # OCI charts are addressed by reference; HTTP repositories by chart name plus repository. A mirror
-            # (air-gapped sites) rewrites every chart to <mirror>/<chart>; the pack's data is untouched.
-            location = chart_location(src, self.delivery.mirror)
-            k8s.helm.v4.Chart(
-                f"{name}-{pack.name}",
-                chart=location.reference,
-                repository_opts=None if location.oci else k8s.helm.v4.RepositoryOptsArgs(repo=location.repository),
-                version=location.version,
-                # The release name templates the objects' names: a renamed pack keeps its first one.
-                name=pack.first_name,
-                namespace=pack.namespace,
-                values=values,
-                opts=k8s_opts,
-            )
-        elif src.kind == "manifests":
-            k8s.yaml.v2.ConfigGroup(
-                f"{name}-{pack.name}",
-                files=[str(Path(pack.folder) / f) for f in src.files],
-                opts=k8s_opts,
-            )
-        elif src.service is ManagedService.EKS_ADDON:
-            from pulumi_aws import eks
-
-            role = identity.placeholders.get("aws_role_arn")
-            eks.Addon(
-                f"{name}-{pack.name}",
-                cluster_name=self.cluster.handles["cluster_name"],
-                region=self.cluster.handles.get("region"),
-                addon_name=src.name,
-                addon_version=src.version,
-                configuration_values=pulumi.Output.from_input(values).apply(lambda v: json.dumps(v, sort_keys=True))
-                if pack.values
-                else None,
-                service_account_role_arn=role,
-                # strata owns the add-on's configuration: fields set by hand are overwritten, not kept.
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=self._tags,
-                opts=opts,
-            )
-        elif src.service is ManagedService.AKS_EXTENSION:
-            from pulumi_azure_native import kubernetesconfiguration
-
-            settings, protected = extension_settings(pack.values, values)
-            kubernetesconfiguration.Extension(
-                f"{name}-{pack.name}",
-                cluster_name=self.cluster.handles["cluster_name"],
-                cluster_resource_name="managedClusters",
-                cluster_rp="Microsoft.ContainerService",
-                resource_group_name=self.cluster.handles["resource_group_name"],
-                extension_type=src.name,
-                version=src.version,
-                auto_upgrade_minor_version=src.version is None,
-                configuration_settings=settings,
-                configuration_protected_settings=protected,
-                scope=kubernetesconfiguration.ScopeArgs(
-                    cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace=pack.namespace)
-                )
-                if pack.namespace
-                else None,
-                opts=opts,
-            )
+        """Apply ``pack`` directly, through the installer of its source kind (components/delivery/installers.py)."""
+        handover = self.delivery.handover
+        helm = pack.source.kind == "helm"
+        request = InstallRequest(
+            name=f"{name}-{pack.name}",
+            pack=pack,
+            values=values,
+            identity=identity,
+            release=release,
+            cluster=self.cluster,
+            tags=self._tags,
+            mirror=self.delivery.mirror,
+            keep=(self._retain and pack.stateful) or (handover.keep_charts and helm),
+            take_over=handover.take_over and helm,
+        )
+        installer_for(pack.source).install(request)

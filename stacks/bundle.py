@@ -29,6 +29,9 @@ def render_environment(
     """Write one folder per cluster of ``result`` under ``out``; raise PlanErrors when ``mode`` cannot apply."""
     resolver: Resolver | None = None
     rendered: list[Rendered] = []
+    # The source each site's Flux syncs the bundle from (strata:bundle_source; `flux bootstrap` names it flux-system).
+    setting = result.environment.settings.bundle_source
+    source = (setting.kind, setting.name)
     for cp in result.clusters:
         delivery = cp.delivery
         if mode is not None and mode is not delivery.mode:
@@ -37,13 +40,13 @@ def render_environment(
             delivery, errors = plan_delivery(mode, delivery.mirror, cp.plan, request_for(cp.entry), resolver, where)
             if errors:
                 raise PlanErrors(errors)
-        rendered.append(write_bundle(out, cp.entry.spec.name, _files(cp, delivery)))
+        rendered.append(write_bundle(out, cp.entry.spec.name, _files(cp, delivery, source)))
     return rendered
 
 
-def _files(cp: ClusterPlan, delivery: DeliveryPlan) -> dict[str, bytes | str]:
+def _files(cp: ClusterPlan, delivery: DeliveryPlan, source: tuple[str, str]) -> dict[str, bytes | str]:
     if delivery.mode is DeliveryMode.FLUX:
-        return flux_files(delivery_bundle(cp.plan, cp.drift, delivery), delivery)
+        return flux_files(delivery_bundle(cp.plan, cp.drift, delivery, source), delivery)
     return pulumi_files(cp.plan, delivery.mirror)
 
 

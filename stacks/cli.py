@@ -86,6 +86,9 @@ def _check_deployed(result: EnvironmentPlan, files: list[Path], cluster: str | N
         names = {n for c in result.clusters for n in (c.entry.spec.name, *c.entry.spec.renamed_from)}
         deployed = {k: v for k, v in deployed.items() if k in names}
     problems = data_loss(result.environment, result.clusters, deployed)
+    from stacks.delivery_switch import read_deployed_delivery, switch_errors
+
+    problems += switch_errors(result.environment, result.clusters, read_deployed_delivery(files))
     if problems:
         raise PlanErrors(problems)
 
@@ -108,7 +111,8 @@ def plan(
         typer.Option(
             "--deployed",
             help="A stack's `pulumi stack output --json`, saved to a file (repeat for each stack): the plan then "
-            "refuses, as the deployment would, to drop production data without strata:allow_data_loss.",
+            "refuses, as the deployment would, to drop production data without strata:allow_data_loss, or to "
+            "switch a cluster's delivery in one update.",
         ),
     ] = None,
     config_dir: ConfigDir = CONFIG_DIR,

@@ -15,6 +15,10 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:inventory`` -- ``{file: <path relative to the config folder>, defaults: {<cluster fields>}}``.
 - ``strata:delivery`` -- ``pulumi`` (default: Pulumi applies every pack) or ``flux`` (Pulumi installs Flux, which
   then reconciles every Helm pack in the cluster); a cluster's own ``delivery`` field wins.
+- ``strata:bundle_source`` -- ``{kind: GitRepository|OCIRepository, name: flux-system}``: the Flux source a site
+  syncs its rendered bundle from (``strata render``).
+- ``strata:next_delivery`` -- the delivery a deployed cluster is being prepared to switch to (one ``pulumi up``
+  before ``delivery`` changes; stacks/delivery_switch.py); a cluster's own ``next_delivery`` wins.
 - ``strata:mirror`` -- ``oci://registry/path``: every chart is fetched from ``<mirror>/<chart>`` (air-gapped sites);
   a cluster's (or inventory row's) own ``mirror`` wins.
 - ``strata:drift`` -- drift remediation per layer, e.g. ``{os: ignore, kubernetes: alert, cni: heal}``
@@ -57,7 +61,9 @@ KNOWN_KEYS = (
     "policy",
     "reconcile",
     "delivery",
+    "next_delivery",
     "mirror",
+    "bundle_source",
 )
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
@@ -89,6 +95,20 @@ class PolicySettings(Frozen):
     )
 
 
+class BundleSource(Frozen):
+    """``strata:bundle_source``: the Flux source each site syncs its rendered bundle from (``strata render``)."""
+
+    kind: Literal["GitRepository", "OCIRepository"] = Field(
+        default="GitRepository",
+        description="GitRepository (the bundle committed to Git) or OCIRepository (pushed as an OCI artifact).",
+    )
+    name: str = Field(
+        default="flux-system",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="Its name in the flux-system namespace; `flux bootstrap` names it flux-system.",
+    )
+
+
 class EnvironmentSettings(Frozen):
     production: bool = Field(
         default=False, description="Protect clusters, networks and keys from deletion; keep data-owning packs."
@@ -114,6 +134,16 @@ class EnvironmentSettings(Frozen):
     delivery: DeliveryMode = Field(
         default=DeliveryMode.PULUMI,
         description="How packs reach every cluster (a cluster's own `delivery` wins): pulumi or flux.",
+    )
+    bundle_source: BundleSource = Field(
+        default_factory=BundleSource,
+        description="The Flux source a site syncs its bundle from: manifest packs in a rendered bundle are "
+        "Kustomizations of their folder in it (default GitRepository flux-system).",
+    )
+    next_delivery: DeliveryMode | None = Field(
+        default=None,
+        description="The delivery every cluster will switch to (a cluster's own `next_delivery` wins), deployed "
+        "once before `delivery` changes so no release is uninstalled by the switch.",
     )
     mirror: str | None = Field(
         default=None,

@@ -220,7 +220,13 @@ def _with_delivery(
             else (environment.file, 'config."strata:delivery"')
         )
         delivery, problems = plan_delivery(
-            mode, spec.mirror or environment.settings.mirror, cp.plan, request_for(entry), resolver, where
+            mode,
+            spec.mirror or environment.settings.mirror,
+            cp.plan,
+            request_for(entry),
+            resolver,
+            where,
+            spec.next_delivery or environment.settings.next_delivery,
         )
         errors.extend(problems)
         out.append(replace(cp, delivery=delivery))

@@ -31,6 +31,7 @@ from components.lifecycle import aliases
 from components.packstack import PackStack
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
+from stacks import delivery_switch
 from stacks.contract import EXPORT_KEY, export_outputs
 from stacks.environment import (
     CONFIG_DIR,
@@ -43,7 +44,7 @@ from stacks.naming import StackSelection, parse_stack, select
 from stacks.operator.register import reconciled_fleets, register
 from stacks.plan import ClusterPlan, check_environment
 from stacks.retention import EXPORT_KEY as DATA_KEY
-from stacks.retention import Deployed, data_loss, export_value, parse_deployed
+from stacks.retention import data_loss, export_value, parse_deployed
 
 #: Stack output: cluster -> ``<pack>.<variable>`` -> URN of the resource holding a generated secret.
 GENERATED_KEY = "generated_secrets"
@@ -97,24 +98,30 @@ def _missing_extras(plans: Sequence[ClusterPlan]) -> list[PlanError]:
     return errors
 
 
-def deployed_data(file: str) -> Deployed:
-    """What this stack deployed last time: its own :data:`stacks.retention.EXPORT_KEY` output.
+def deployed_outputs(file: str) -> tuple[dict[str, Any], str]:
+    """What this stack deployed last time: its own :data:`stacks.retention.EXPORT_KEY` (data-owning packs) and
+    :data:`stacks.delivery_switch.EXPORT_KEY` (deliveries) outputs, and where they were read from.
 
     Read through a stack reference to the stack itself, which the engine answers from the last completed
     update (a read: nothing is created). It is awaited here, before the first resource is registered, the
-    way the SDK awaits a synchronous invoke, so a dropped data-owning pack stops the run before anything
-    changes. A stack never deployed has no outputs: nothing is dropped.
+    way the SDK awaits a synchronous invoke, so a dropped data-owning pack or an unprepared switch of
+    delivery stops the run before anything changes. A stack never deployed has no outputs: nothing is
+    dropped or switched.
     """
     from pulumi.runtime.sync_await import _sync_await
 
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    outputs: dict[str, Any] = {}
     try:
         reference = pulumi.StackReference(f"strata-deployed-{pulumi.get_stack()}", stack_name=name)
-        details = _sync_await(reference.get_output_details(DATA_KEY))
+        for key in (DATA_KEY, delivery_switch.EXPORT_KEY):
+            details = _sync_await(reference.get_output_details(key))
+            value = details.value if details.value is not None else details.secret_value
+            if value is not None:
+                outputs[key] = value
     except Exception as exc:  # the engine's error, e.g. a backend that cannot be read
         raise PlanErrors([PlanError(file, "", f"cannot read what stack {name} has deployed: {exc}")]) from None
-    value = details.value if details.value is not None else details.secret_value
-    return parse_deployed(value or {}, f"stack {name}, output {DATA_KEY!r}")
+    return outputs, f"stack {name}"
 
 
 def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR) -> dict[str, Any]:
@@ -127,8 +134,15 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         verdict = check_environment(environment, entries, load_catalogue(packs_dir), pulumi_config)
         plans = verdict.plans
         errors = verdict.errors + verdict.needs + _missing_extras(plans)
-        if not errors and environment.settings.production:
-            errors += data_loss(environment, plans, deployed_data(environment.file))
+        if not errors:
+            outputs, source = deployed_outputs(environment.file)
+            if environment.settings.production:
+                errors += data_loss(
+                    environment, plans, parse_deployed(outputs.get(DATA_KEY) or {}, f"{source}, output {DATA_KEY!r}")
+                )
+            switched = delivery_switch.parse_delivery(outputs, source)
+            errors += delivery_switch.switch_errors(environment, plans, switched)
+            plans = delivery_switch.with_previous(plans, switched)
         if errors:
             raise PlanErrors(errors)
         # A management environment registers the operator Stacks of every fleet naming one of its clusters;
@@ -176,4 +190,5 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
     pulumi.export(GENERATED_KEY, generated)
     pulumi.export("environment", environment.name)
     pulumi.export(DATA_KEY, export_value(plans))
+    pulumi.export(delivery_switch.EXPORT_KEY, delivery_switch.export_value(plans))
     return built

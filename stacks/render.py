@@ -154,6 +154,9 @@ def delivered_text(pack: ResolvedPack, delivery: DeliveryPlan) -> str:
         text += f" from {chart_location(pack.source, delivery.mirror).repository}"
     if delivery.mode is DeliveryMode.FLUX and (pack.source.kind == "helm" or pack.source.kind == "manifests"):
         text += " (flux)" if pack.source.kind == "helm" else " (pulumi; flux in a bundle)"
+    if delivery.next is not None and pack.source.kind == "helm":
+        held = "suspended" if delivery.mode is DeliveryMode.FLUX else "retained"
+        text += f" [{held} until delivery: {delivery.next.value}]"
     return text
 
 

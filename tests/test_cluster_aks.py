@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from components.clusters import build_cluster
 from components.clusters.aks import AKS_AAD_SERVER_ID, AksCluster, exec_kubeconfig_from_credential
 from components.clusters.checks.aks import validate_settings
+from components.clusters.contract import AksHandles
 from components.clusters.spec import AksClusterSpec
 from packs.model import Target
 from tests.mocks import GraphMocks, is_secret, resolve, settle
@@ -389,7 +390,8 @@ def test_existing_resource_group_is_used_not_created(mocks: GraphMocks) -> None:
     assert mocks.of_type(RG) == []
     assert mocks.named("prod-weu-aks").inputs["resourceGroupName"] == "shared-aks"
     assert {p.inputs["resourceGroupName"] for p in mocks.of_type(POOL)} == {"shared-aks"}
-    assert resolve(cluster.contract.handles["resource_group_name"]) == "shared-aks"
+    assert isinstance(cluster.contract.handles, AksHandles)
+    assert resolve(cluster.contract.handles.resource_group_name) == "shared-aks"
     assert resolve(cluster.contract.workload_identity.resource_group) == "shared-aks"
 
 
@@ -455,9 +457,9 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(wi.resource_group) == "prod-weu-rg4d5e6f"
     assert wi.location == "westeurope"
     assert contract.storage_class == "managed-csi"
-    assert set(contract.handles) == {"cluster_name", "resource_group_name"}
-    assert resolve(contract.handles["cluster_name"]) == "prod-weu-aks1a2b3c"
-    assert resolve(contract.handles["resource_group_name"]) == "prod-weu-rg4d5e6f"
+    assert isinstance(contract.handles, AksHandles)
+    assert resolve(contract.handles.cluster_name) == "prod-weu-aks1a2b3c"
+    assert resolve(contract.handles.resource_group_name) == "prod-weu-rg4d5e6f"
     assert contract.ready[0] is cluster.cluster
     assert list(contract.ready[1:]) == cluster.node_pools and len(cluster.node_pools) == 2
 

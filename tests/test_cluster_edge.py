@@ -543,7 +543,7 @@ def test_contract(edge: GraphMocks) -> None:
     assert contract.target is Target.EDGE and contract.name == "fr-00001"
     assert contract.workload_identity is None and contract.oidc_issuer is None
     assert contract.storage_class == "local-path" and contract.load_balancer is True
-    assert contract.handles == {}
+    assert contract.handles is None
     assert resolve(contract.kubernetes_version) == "1.31"
     assert resolve(contract.endpoint) == "https://10.0.0.2:6443"
     assert contract.facts.nodes == 1 and contract.facts.cpu_millicores == 4000

@@ -21,6 +21,7 @@ from components.clusters.checks.eks import (
     validate,
     validate_settings,
 )
+from components.clusters.contract import EksHandles
 from components.clusters.eks import EKS_UNSUPPORTED_ZONE_IDS, EksCluster, pick_zones, plan_subnets, spot_warnings
 from components.clusters.spec import EksClusterSpec
 from packs.model import Target
@@ -572,9 +573,9 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(wi.provider_arn) == OIDC_ARN
     assert contract.storage_class is None
     assert contract.load_balancer is True
-    assert set(contract.handles) == {"cluster_name", "region"}
-    assert resolve(contract.handles["cluster_name"]) == "prod-euw1"
-    assert resolve(contract.handles["region"]) == "eu-west-1"
+    assert isinstance(contract.handles, EksHandles)
+    assert resolve(contract.handles.cluster_name) == "prod-euw1"
+    assert resolve(contract.handles.region) == "eu-west-1"
     assert list(contract.ready) == cluster.node_groups and len(cluster.node_groups) == 3
 
 

@@ -272,7 +272,7 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(contract.kubernetes_version) == "1.31"
     assert contract.storage_class is None and contract.load_balancer is True
     assert contract.workload_identity is None and contract.oidc_issuer is None
-    assert contract.handles == {} and list(contract.ready) == []
+    assert contract.handles is None and list(contract.ready) == []
     assert contract.facts.nodes == 3 and "ingress" in contract.facts.capabilities
 
 

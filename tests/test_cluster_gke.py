@@ -24,6 +24,7 @@ from components.clusters.checks.gke import (
     validate,
     validate_settings,
 )
+from components.clusters.contract import GkeHandles
 from components.clusters.gke import AUTH_PLUGIN, NODE_ROLES, GkeCluster, node_service_account_id
 from components.clusters.spec import GkeClusterSpec
 from packs.model import Target
@@ -382,10 +383,10 @@ def test_contract(mocks: GraphMocks) -> None:
     wi = contract.workload_identity
     assert wi is not None and wi.kind == "gcp-workload-identity" and wi.project == PROJECT
     assert contract.storage_class == "standard-rwo"
-    assert set(contract.handles) == {"cluster_name", "project", "location"}
-    assert resolve(contract.handles["cluster_name"]) == "prod-euw1"
-    assert resolve(contract.handles["project"]) == PROJECT
-    assert resolve(contract.handles["location"]) == REGION
+    assert isinstance(contract.handles, GkeHandles)
+    assert resolve(contract.handles.cluster_name) == "prod-euw1"
+    assert resolve(contract.handles.project) == PROJECT
+    assert resolve(contract.handles.location) == REGION
     assert list(contract.ready) == cluster.node_pools and len(cluster.node_pools) == 2
 
 

@@ -136,3 +136,19 @@ def test_a_mirror_rewrites_every_chart_pulumi_applies() -> None:
     for source in (r for r in flux_resources(mocks, SITE) if r.typ.endswith(":OCIRepository")):
         assert source.inputs["spec"]["url"].startswith(f"{mirror}/")
     assert not [r for r in flux_resources(mocks, SITE) if r.typ.endswith(":HelmRepository")]
+
+
+def test_a_flux_site_without_a_helm_pack_still_gets_the_controllers() -> None:
+    """The plan lists the Flux controllers for every flux cluster; the program installs them even when no pack
+    would be handed to Flux yet (a site on edge-minimal alone: cluster settings only)."""
+    import yaml
+
+    from tests.test_environments import ROOT
+
+    raw = yaml.safe_load((ROOT / "stacks/config/Pulumi.edge.yaml").read_text())["config"]["strata:inventory"]
+    raw["defaults"]["profiles"] = ["edge-minimal@1.0.0"]
+    mocks = run_stack(f"edge.{SITE}", "edge", inventory=raw)
+    assert not mocks.of_type("kubernetes:helm.toolkit.fluxcd.io/v2:HelmRelease")
+    controllers = mocks.named(f"{SITE}-flux2", "strata:packs:Pack")
+    (chart,) = mocks.of_type("kubernetes:helm.sh/v4:Chart")
+    assert chart.parent == controllers.urn and chart.inputs["chart"] == "flux2"

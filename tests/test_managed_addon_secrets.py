@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.clusters.contract import AksHandles
 from components.packstack import PackStack, extension_settings, protected_keys
 from packs.catalogue import load_catalogue
 from packs.errors import PlanErrors
@@ -96,7 +97,7 @@ def test_aks_extension_secrets_go_to_protected_settings(mocks: GraphMocks, monke
     object.__setattr__(
         aks,
         "handles",
-        {"cluster_name": pulumi.Output.from_input("a1-aks"), "resource_group_name": pulumi.Output.from_input("a1-rg")},
+        AksHandles(pulumi.Output.from_input("a1-aks"), pulumi.Output.from_input("a1-rg")),
     )
     PackStack("a1", aks, _aks_extension_plan())
     settle()

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.clusters.contract import ClusterContract, WorkloadIdentity, make_provider
+from components.clusters.contract import AksHandles, ClusterContract, EksHandles, WorkloadIdentity, make_provider
 from components.packstack import PackStack, fill_placeholders, flatten_settings
 from packs.catalogue import load_catalogue
 from packs.model import Target
@@ -114,7 +114,9 @@ def contract(name: str, target: Target, identity: WorkloadIdentity | None) -> Cl
         kubeconfig=pulumi.Output.secret("kubeconfig"),
         provider=provider,
         workload_identity=identity,
-        handles={"cluster_name": pulumi.Output.from_input(name)},
+        handles=EksHandles(pulumi.Output.from_input(name), pulumi.Output.from_input("eu-west-1"))
+        if target is Target.EKS
+        else None,
         ready=[ready],
     )
 
@@ -292,7 +294,7 @@ def test_aks_extension_is_scoped_to_its_namespace(mocks: GraphMocks) -> None:
     object.__setattr__(
         aks,
         "handles",
-        {"cluster_name": pulumi.Output.from_input("a1-aks"), "resource_group_name": pulumi.Output.from_input("a1-rg")},
+        AksHandles(pulumi.Output.from_input("a1-aks"), pulumi.Output.from_input("a1-rg")),
     )
     PackStack("a1", aks, plan)
     settle()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import yaml
@@ -28,6 +28,7 @@ from pulumi_azure_native import authorization, containerservice, resources
 from components.clusters.checks.aks import validate_spec
 from components.clusters.contract import (
     POOL_LABEL,
+    AksHandles,
     ClusterComponent,
     ClusterContract,
     MissingOutputError,
@@ -40,6 +41,9 @@ from components.clusters.contract import (
 from components.clusters.spec import AksClusterSpec, AksNodePool
 from components.lifecycle import pool_name
 from packs.model import Target
+
+if TYPE_CHECKING:
+    from components.delivery.installers import InstallRequest
 
 #: The application id of the AKS Entra ID server app; every AKS cluster with managed AAD accepts tokens for it.
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -344,7 +348,7 @@ class AksCluster(ClusterComponent):
                 ),
                 storage_class=STORAGE_CLASS if storage.disk_csi_driver else None,
                 load_balancer=True,
-                handles={"cluster_name": cluster.name, "resource_group_name": rg_name},
+                handles=AksHandles(cluster_name=cluster.name, resource_group_name=rg_name),
                 ready=ready,
                 cloud_name=spec.cloud_name,
             )
@@ -357,3 +361,35 @@ __all__ = [
     "AksCluster",
     "exec_kubeconfig_from_credential",
 ]
+
+
+class AksExtensionInstaller:
+    """An ``aks-extension`` pack as a cluster extension (components/delivery/installers.py selects it): ordinary
+    values as configuration settings, values filled from secret variables only as protected settings."""
+
+    def install(self, request: InstallRequest) -> None:
+        from pulumi_azure_native import kubernetesconfiguration
+
+        from components.packstack import extension_settings
+
+        pack, handles = request.pack, request.cluster.handles
+        assert isinstance(handles, AksHandles) and pack.source.kind == "managed"
+        settings, protected = extension_settings(pack.values, request.values)
+        kubernetesconfiguration.Extension(
+            request.name,
+            cluster_name=handles.cluster_name,
+            cluster_resource_name="managedClusters",
+            cluster_rp="Microsoft.ContainerService",
+            resource_group_name=handles.resource_group_name,
+            extension_type=pack.source.name,
+            version=pack.source.version,
+            auto_upgrade_minor_version=pack.source.version is None,
+            configuration_settings=settings,
+            configuration_protected_settings=protected,
+            scope=kubernetesconfiguration.ScopeArgs(
+                cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace=pack.namespace)
+            )
+            if pack.namespace
+            else None,
+            opts=request.opts(),
+        )

@@ -8,7 +8,7 @@ land the same way on EKS, AKS, GKE, an edge box or an adopted cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import pulumi
@@ -84,6 +84,35 @@ class WorkloadIdentity:
 
 
 @dataclass(frozen=True)
+class EksHandles:
+    """How an EKS cluster is addressed by the AWS API (EKS add-ons): its cloud name and region."""
+
+    cluster_name: pulumi.Output[str]
+    region: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class AksHandles:
+    """How an AKS cluster is addressed by the Azure API (cluster extensions): its name and resource group."""
+
+    cluster_name: pulumi.Output[str]
+    resource_group_name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class GkeHandles:
+    """How a GKE cluster is addressed by the Google API: its name, project and location."""
+
+    cluster_name: pulumi.Output[str]
+    project: pulumi.Output[str]
+    location: pulumi.Output[str]
+
+
+#: A cluster's cloud-side handles, one typed shape per cloud; edge and adopted clusters have none.
+Handles = EksHandles | AksHandles | GkeHandles | None
+
+
+@dataclass(frozen=True)
 class ClusterContract:
     """A ready cluster, whatever created it.
 
@@ -104,7 +133,7 @@ class ClusterContract:
     workload_identity: WorkloadIdentity | None = None
     storage_class: str | None = None
     load_balancer: bool = True
-    handles: Mapping[str, pulumi.Output[Any]] = field(default_factory=dict)
+    handles: Handles = None
     ready: Sequence[pulumi.Resource] = ()
     #: The name the cloud knows the cluster by, when a rename left it different from ``name``.
     cloud_name: str | None = None

@@ -364,7 +364,6 @@ class EdgeCluster(ClusterComponent):
                 provider=provider,
                 storage_class=STORAGE_CLASS if parsed.storage.local_path else None,
                 load_balancer="servicelb" not in disabled,
-                handles={},
                 ready=installs,
                 cloud_name=spec.cloud_name,
             )

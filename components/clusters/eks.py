@@ -32,7 +32,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi_aws import GetAvailabilityZonesFilterArgs, ec2, eks, get_availability_zones_output, iam, kms
@@ -42,6 +42,7 @@ from components.clusters.contract import (
     POOL_LABEL,
     ClusterComponent,
     ClusterContract,
+    EksHandles,
     WorkloadIdentity,
     exec_kubeconfig,
     make_provider,
@@ -51,6 +52,9 @@ from components.clusters.contract import (
 from components.clusters.spec import EksClusterSpec, EksNodePool, EksVpc
 from components.lifecycle import fixed_name
 from packs.model import Target
+
+if TYPE_CHECKING:
+    from components.delivery.installers import InstallRequest
 
 AWS_CLI = "aws"
 AWS_CLI_INSTALL_HINT = (
@@ -408,7 +412,7 @@ class EksCluster(ClusterComponent):
                 # The EBS CSI pack installs the driver and its StorageClass; a bare EKS cluster has no usable one.
                 storage_class=None,
                 load_balancer=True,
-                handles={"cluster_name": cluster.name, "region": pulumi.Output.from_input(spec.region)},
+                handles=EksHandles(cluster_name=cluster.name, region=pulumi.Output.from_input(spec.region)),
                 ready=node_groups,
                 cloud_name=spec.cloud_name,
             )
@@ -617,3 +621,28 @@ __all__ = [
     "plan_subnets",
     "spot_warnings",
 ]
+
+
+class EksAddonInstaller:
+    """An ``eks-addon`` pack as an ``aws.eks.Addon`` (components/delivery/installers.py selects it); its values are
+    the add-on's configuration, its identity (IRSA) the add-on's service-account role."""
+
+    def install(self, request: InstallRequest) -> None:
+        pack, handles = request.pack, request.cluster.handles
+        assert isinstance(handles, EksHandles) and pack.source.kind == "managed"
+        eks.Addon(
+            request.name,
+            cluster_name=handles.cluster_name,
+            region=handles.region,
+            addon_name=pack.source.name,
+            addon_version=pack.source.version,
+            configuration_values=pulumi.Output.from_input(request.values).apply(lambda v: json.dumps(v, sort_keys=True))
+            if pack.values
+            else None,
+            service_account_role_arn=request.identity.placeholders.get("aws_role_arn"),
+            # strata owns the add-on's configuration: fields set by hand are overwritten, not kept.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=dict(request.tags),
+            opts=request.opts(),
+        )

@@ -79,7 +79,6 @@ class ExistingCluster(ClusterComponent):
                 provider=provider,
                 storage_class=None,
                 load_balancer=True,
-                handles={},
                 ready=(),
                 cloud_name=spec.cloud_name,
             )

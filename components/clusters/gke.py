@@ -31,6 +31,7 @@ from components.clusters.contract import (
     POOL_LABEL,
     ClusterComponent,
     ClusterContract,
+    GkeHandles,
     WorkloadIdentity,
     exec_kubeconfig,
     make_provider,
@@ -382,7 +383,7 @@ class GkeCluster(ClusterComponent):
                 workload_identity=WorkloadIdentity(kind="gcp-workload-identity", project=project),
                 # Without the PD CSI driver GKE has no working disk StorageClass at all.
                 storage_class=STORAGE_CLASS if storage.gce_persistent_disk_csi_driver else None,
-                handles={"cluster_name": cluster.name, "project": cluster.project, "location": cluster.location},
+                handles=GkeHandles(cluster_name=cluster.name, project=cluster.project, location=cluster.location),
                 ready=pools,
                 cloud_name=cloud_name,
             )

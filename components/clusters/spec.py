@@ -182,6 +182,12 @@ class ClusterSpec(Frozen):
         description="How packs reach the cluster: `pulumi` (Pulumi applies them) or `flux` (Pulumi installs Flux and "
         "hands every Helm pack to it as a source and a HelmRelease); default: the environment's `strata:delivery`.",
     )
+    next_delivery: DeliveryMode | None = Field(
+        default=None,
+        description="The delivery this deployed cluster will switch to, deployed once before `delivery` changes: "
+        "the current realisation then lets go of its releases without uninstalling them (README, Delivery); "
+        "default: the environment's `strata:next_delivery`.",
+    )
     mirror: str | None = Field(
         default=None,
         pattern=MIRROR_PATTERN,

@@ -199,7 +199,7 @@ def values_secret_name(pack: str) -> str:
 
 
 def source_object(cluster: str, pack: ResolvedPack, location: ChartLocation) -> dict[str, Any]:
-    meta = {"name": pack.name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)}
+    meta = {"name": pack.first_name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)}
     if location.oci:
         return {
             "apiVersion": SOURCE_API,
@@ -228,12 +228,17 @@ def helm_release(
     depends_on: list[str],
     inline: Mapping[str, Any],
     secret: SiteSecret | None,
+    suspend: bool = False,
 ) -> dict[str, Any]:
+    """A pack's ``HelmRelease``. Its names (object, release, storage) are the ones ``delivery: pulumi`` gives the
+    pack's chart -- the pack's first name, its namespace -- so either delivery can take over the other's running
+    release; ``suspend`` (a switch to Pulumi under way) stops Flux reconciling it, and uninstalling it when the
+    object is deleted."""
     namespace = pack.namespace or "default"
     spec: dict[str, Any] = {
         "interval": RELEASE_INTERVAL,
         "timeout": RELEASE_TIMEOUT,
-        "releaseName": pack.name,
+        "releaseName": pack.first_name,
         "targetNamespace": namespace,
         "storageNamespace": namespace,
         "install": {"crds": "Create", "remediation": {"retries": RETRIES}},
@@ -245,13 +250,13 @@ def helm_release(
         "driftDetection": {"mode": DRIFT_MODES[drift]},
     }
     if location.oci:
-        spec["chartRef"] = {"kind": "OCIRepository", "name": pack.name, "namespace": FLUX_NAMESPACE}
+        spec["chartRef"] = {"kind": "OCIRepository", "name": pack.first_name, "namespace": FLUX_NAMESPACE}
     else:
         spec["chart"] = {
             "spec": {
                 "chart": location.chart,
                 "version": location.version,
-                "sourceRef": {"kind": "HelmRepository", "name": pack.name, "namespace": FLUX_NAMESPACE},
+                "sourceRef": {"kind": "HelmRepository", "name": pack.first_name, "namespace": FLUX_NAMESPACE},
                 "interval": SOURCE_INTERVAL,
             }
         }
@@ -261,10 +266,12 @@ def helm_release(
         spec["values"] = dict(inline)
     if secret is not None:
         spec["valuesFrom"] = [{"kind": "Secret", "name": secret.name, "valuesKey": VALUES_KEY}]
+    if suspend:
+        spec["suspend"] = True
     return {
         "apiVersion": HELM_RELEASE_API,
         "kind": "HelmRelease",
-        "metadata": {"name": pack.name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)},
+        "metadata": {"name": pack.first_name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)},
         "spec": spec,
     }
 
@@ -277,7 +284,7 @@ def manifests_kustomization(
     return {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
-        "metadata": {"name": pack.name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)},
+        "metadata": {"name": pack.first_name, "namespace": FLUX_NAMESPACE, "labels": _labels(cluster, pack)},
         "spec": {
             "interval": RELEASE_INTERVAL,
             "retryInterval": "1m",
@@ -341,7 +348,7 @@ def pack_secret(pack: ResolvedPack) -> SiteSecret | None:
         }
     )
     return SiteSecret(
-        name=values_secret_name(pack.name),
+        name=values_secret_name(pack.first_name),
         namespace=FLUX_NAMESPACE,
         keys=(VALUES_KEY,),
         pack=pack.name,
@@ -361,8 +368,12 @@ def flux_bundle(
     manifests_source: tuple[str, str] = ("GitRepository", FLUX_NAMESPACE),
     manifests_root: str = "",
     bootstrap: frozenset[str] = frozenset(),
+    suspend: bool = False,
 ) -> FluxBundle:
     """The Flux delivery of ``plan``; ``drift`` is the cluster's policy per layer (``ClusterPlan.drift``).
+
+    Objects are named after each pack's first name, as its chart is under ``delivery: pulumi`` (a renamed pack
+    keeps its release); ``suspend`` suspends every release, the first step of a switch to ``delivery: pulumi``.
 
     Manifest packs become Kustomizations of ``<manifests_root>/<cluster>/manifests/<pack>`` in the source
     ``manifests_source`` (kind, name): the repository or OCI artifact the rendered bundle is pushed to.
@@ -370,6 +381,7 @@ def flux_bundle(
     """
     cluster = plan.cluster.name
     deps = release_dependencies(plan, bootstrap)
+    first = {p.name: p.first_name for p in plan.packs}
     namespaces: dict[str, dict[str, Any]] = {}
     packs: list[PackObjects] = []
     direct: list[str] = []
@@ -388,7 +400,9 @@ def flux_bundle(
             action = drift.get(pack.layer, DriftAction.ALERT)
             objects = (
                 source_object(cluster, pack, location),
-                helm_release(cluster, pack, location, action, deps[pack.name], inline, secret),
+                helm_release(
+                    cluster, pack, location, action, [first[d] for d in deps[pack.name]], inline, secret, suspend
+                ),
             )
             packs.append(PackObjects(pack.name, "helm", objects, secret))
         elif src.kind == "manifests":
@@ -401,6 +415,19 @@ def flux_bundle(
     return FluxBundle(cluster, mirror, tuple(namespaces.values()), tuple(packs), tuple(direct))
 
 
-def delivery_bundle(plan: ResolvedPlan, drift: Mapping[Layer, DriftAction], delivery: DeliveryPlan) -> FluxBundle:
-    """THE Flux objects of a cluster's planned delivery: what ``strata render`` writes and ``pulumi up`` registers."""
-    return flux_bundle(plan, drift, delivery.mirror, bootstrap=bootstrap_packs(plan, delivery))
+def delivery_bundle(
+    plan: ResolvedPlan,
+    drift: Mapping[Layer, DriftAction],
+    delivery: DeliveryPlan,
+    manifests_source: tuple[str, str] = ("GitRepository", FLUX_NAMESPACE),
+) -> FluxBundle:
+    """THE Flux objects of a cluster's planned delivery: what ``strata render`` writes and ``pulumi up`` registers.
+    ``manifests_source`` (kind, name) is the source a site syncs the rendered bundle from."""
+    return flux_bundle(
+        plan,
+        drift,
+        delivery.mirror,
+        manifests_source=manifests_source,
+        bootstrap=bootstrap_packs(plan, delivery),
+        suspend=delivery.next is not None,
+    )

@@ -32,6 +32,18 @@ class DeliveryPlan:
     mirror: str | None = None
     #: The Flux controllers (the flux-delivery profile resolved for this cluster); None for ``pulumi``.
     controllers: ResolvedPlan | None = None
+    #: The delivery the cluster is being prepared to switch to (``next_delivery``), None when it stays. The
+    #: current realisation is then deployed so the next one can take its releases over without uninstalling
+    #: them: Pulumi's charts are left in the cluster when dropped, Flux's HelmReleases are suspended.
+    next: DeliveryMode | None = None
+    #: The delivery this very update switches away from (read from what the stack deployed last): the new
+    #: realisation takes over the running releases instead of installing them.
+    previous: DeliveryMode | None = None
+
+    @property
+    def handing_over(self) -> bool:
+        """This update prepares a switch: what it deploys must let go of its releases without uninstalling them."""
+        return self.next is not None
 
     def controllers_after(self, plan: ResolvedPlan) -> tuple[str, ...]:
         """The packs of ``plan`` the controllers must follow: those providing what the controllers require
@@ -46,6 +58,7 @@ class DeliveryPlan:
             "mode": self.mode.value,
             "mirror": self.mirror,
             "controllers": [p.ref for p in self.controllers.packs] if self.controllers else [],
+            "next": self.next.value if self.next else None,
         }
 
 
@@ -59,15 +72,18 @@ def plan_delivery(
     request: ClusterRequest,
     resolver: Resolver,
     where: tuple[str, str],
+    next_mode: DeliveryMode | None = None,
 ) -> tuple[DeliveryPlan, list[PlanError]]:
     """Resolve what ``mode`` needs on top of ``plan``; ``where`` is (file, field) of the setting, for errors.
+    ``next_mode`` is the delivery the cluster is being prepared to switch to (none when it is ``mode``).
 
     The controllers are resolved like any profile, against the cluster's facts plus every capability its
     own plan provides (Flux needs the CNI), so a Kubernetes version Flux does not support, or a target it
     cannot run on, is a plan error naming the delivery setting.
     """
+    upcoming = next_mode if next_mode is not mode else None
     if mode is DeliveryMode.PULUMI:
-        return DeliveryPlan(mode, mirror), []
+        return DeliveryPlan(mode, mirror, next=upcoming), []
     name = request.facts.name
     errors: list[PlanError] = []
     clash = [p for p in plan.packs if p.name in ("flux2",)]
@@ -89,5 +105,5 @@ def plan_delivery(
             PlanError(where[0], where[1], f"delivery flux: {problem.file}: {problem.path}: {problem.message}", name)
         )
     if errors or controllers is None:
-        return DeliveryPlan(mode, mirror), errors
-    return DeliveryPlan(mode, mirror, controllers), []
+        return DeliveryPlan(mode, mirror, next=upcoming), errors
+    return DeliveryPlan(mode, mirror, controllers, next=upcoming), []

@@ -239,7 +239,7 @@ def pulumi_files(plan: ResolvedPlan, mirror: str | None) -> dict[str, bytes | st
                 {
                     "pack": pack.ref,
                     "resource": "kubernetes:helm.sh/v4:Chart",
-                    "name": pack.name,
+                    "name": pack.first_name,  # the release name Pulumi gives the chart
                     "namespace": pack.namespace,
                     "chart": location.reference,
                     "repository": None if location.oci else location.repository,

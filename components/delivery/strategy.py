@@ -4,20 +4,22 @@
 component, namespace, cloud identity, secret values) and then hands the pack to its strategy:
 
 - :class:`Direct` (``delivery: pulumi``): every pack through the installer of its source kind -- a Helm chart
-  (``helm.v4.Chart``), a manifest set (``yaml.v2.ConfigGroup``), an EKS add-on, an AKS extension
-  (``PackStack._install``);
+  (``helm.v4.Chart``), a manifest set (``yaml.v2.ConfigGroup``), an EKS add-on, an AKS extension -- chosen from
+  the registry in :mod:`components.delivery.installers` (cloud installers live in their cloud's module);
 - :class:`Flux` (``delivery: flux``): the Flux controllers first (installed directly, with the packs they need
   to run, such as a CNI chart), then each Helm pack as the Flux objects :func:`flux_bundle` builds -- the same
   objects ``strata render`` writes -- registered as ``CustomResource``s through the cluster's provider, its
   deploy-time values in a ``Secret`` with secret data. Every other source kind goes to its direct installer.
 
-Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one more class with the same
-``install`` method: the resolver, the plan, the installers and ``PackStack`` stay as they are.
+Another GitOps engine (an Argo CD ``Application`` per Helm pack, say) is one more class satisfying the
+:class:`Delivery` protocol (``install``, ``finish``, ``mirror``, ``handover``), handing what it does not deliver to
+``stack._install``: the resolver, the plan, the installers and ``PackStack`` stay as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
@@ -42,12 +44,33 @@ if TYPE_CHECKING:
 #: Pulumi waits for each HelmRelease to be Ready (installed, tests passed) before the packs after it, as it
 #: waits for a chart's objects under ``delivery: pulumi``; a release that never gets there fails the update.
 AWAIT_ANNOTATIONS = {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"}
+#: A suspended release is not reconciled, so its Ready condition never catches up with its new generation:
+#: waiting for it would time out. Suspending is the whole change; nothing is installed.
+SUSPENDED_ANNOTATIONS = {"pulumi.com/skipAwait": "true"}
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a switch of delivery asks of the packs a strategy applies directly (see README, Delivery).
+
+    - ``keep_charts`` (``next_delivery: flux`` deployed on a ``pulumi`` cluster): every chart, and each object
+      it registers, is retained on delete. Pulumi reads that flag from the state of the resource it deletes, so
+      it must be deployed one update before the switch, which then drops the charts without touching the
+      cluster while Flux adopts the running releases (same release names and namespaces).
+    - ``take_over`` (the update switching a cluster from ``flux`` to ``pulumi``): the charts' objects exist,
+      applied by helm-controller; server-side apply takes their fields over (``pulumi.com/patchForce``)
+      instead of failing on a field-manager conflict.
+    """
+
+    keep_charts: bool = False
+    take_over: bool = False
 
 
 class Delivery(Protocol):
     """What ``PackStack`` asks of a delivery strategy."""
 
     mirror: str | None
+    handover: Handover
 
     def install(
         self,
@@ -61,12 +84,17 @@ class Delivery(Protocol):
         """Realise ``pack`` under ``release`` (whose ``deps`` are the pack's predecessors and namespace)."""
         ...
 
+    def finish(self, stack: PackStack, name: str) -> None:
+        """After the last pack: install what the delivery itself needs even when no pack asked for it."""
+        ...
+
 
 class Direct:
     """Pulumi applies every pack itself (``delivery: pulumi``)."""
 
-    def __init__(self, mirror: str | None = None) -> None:
+    def __init__(self, mirror: str | None = None, handover: Handover | None = None) -> None:
         self.mirror = mirror
+        self.handover = handover or Handover()
 
     def install(
         self,
@@ -79,6 +107,9 @@ class Direct:
     ) -> None:
         stack._install(name, pack, values, identity, release)
 
+    def finish(self, stack: PackStack, name: str) -> None:
+        return None
+
 
 class Flux:
     """Pulumi installs Flux, then registers each Helm pack's Flux objects; Flux reconciles them in the cluster."""
@@ -89,6 +120,9 @@ class Flux:
         self.delivery = delivery
         self.drift = drift
         self.mirror = delivery.mirror
+        # What Flux does not deliver (cloud add-ons, manifests, the packs Flux needs) stays with Pulumi in both
+        # deliveries, under the same names: a switch leaves it alone.
+        self.handover = Handover()
         self.direct = Direct(delivery.mirror)
         self._bundle: dict[str, PackObjects] | None = None
         self._controllers: list[pulumi.Resource] | None = None
@@ -135,12 +169,18 @@ class Flux:
                     opts=opts,
                 )
             )
-        metadata = {**helm_release["metadata"], "annotations": AWAIT_ANNOTATIONS}
+        waits = SUSPENDED_ANNOTATIONS if helm_release["spec"].get("suspend") else AWAIT_ANNOTATIONS
+        metadata = {**helm_release["metadata"], "annotations": waits}
         _custom(
             f"{name}-{pack.name}-release",
             {**helm_release, "metadata": metadata},
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=deps)),
         )
+
+    def finish(self, stack: PackStack, name: str) -> None:
+        """A Flux cluster always runs the controllers, as its plan shows, even with no Helm pack yet: a pack
+        added later (or a bundle synced from Git) then finds them, and ``strata render`` lists them."""
+        self._install_controllers(stack, name)
 
     def _install_controllers(self, stack: PackStack, name: str) -> list[pulumi.Resource]:
         """The Flux controllers, once, directly, after the packs they need (the plan's CNI) and nothing else."""
@@ -178,7 +218,10 @@ def delivery_for(delivery: DeliveryPlan, drift: Mapping[Layer, DriftAction]) -> 
     """The strategy realising a cluster's planned delivery."""
     if delivery.mode is DeliveryMode.FLUX:
         return Flux(delivery, drift)
-    return Direct(delivery.mirror)
+    handover = Handover(
+        keep_charts=delivery.next is DeliveryMode.FLUX, take_over=delivery.previous is DeliveryMode.FLUX
+    )
+    return Direct(delivery.mirror, handover)
 
 
-__all__ = ["AWAIT_ANNOTATIONS", "FLUX_NAMESPACE", "Delivery", "Direct", "Flux", "delivery_for"]
+__all__ = ["AWAIT_ANNOTATIONS", "FLUX_NAMESPACE", "Delivery", "Direct", "Flux", "Handover", "delivery_for"]

@@ -58,9 +58,14 @@ def test_cluster_and_row_settings_win_over_the_environment(tmp_path: Path) -> No
         },
     )
     plans = {c.entry.spec.name: c.delivery for c in plan_environment("t", config_dir=tmp_path).clusters}
-    assert plans["a"].as_dict() == {"mode": "flux", "mirror": MIRROR, "controllers": ["flux2@2.18.3"]}
-    assert plans["b"].as_dict() == {"mode": "pulumi", "mirror": "oci://other.local:5000/c", "controllers": []}
-    assert plans["row-1"].as_dict() == {"mode": "pulumi", "mirror": f"{MIRROR}/row", "controllers": []}
+    assert plans["a"].as_dict() == {"mode": "flux", "mirror": MIRROR, "controllers": ["flux2@2.18.3"], "next": None}
+    assert plans["b"].as_dict() == {
+        "mode": "pulumi",
+        "mirror": "oci://other.local:5000/c",
+        "controllers": [],
+        "next": None,
+    }
+    assert plans["row-1"].as_dict() == {"mode": "pulumi", "mirror": f"{MIRROR}/row", "controllers": [], "next": None}
 
 
 def test_the_plan_shows_delivery_and_mirror(tmp_path: Path) -> None:
@@ -75,7 +80,7 @@ def test_the_plan_shows_delivery_and_mirror(tmp_path: Path) -> None:
     assert rows["flux2@2.18.3"][2] == f"helm flux2@2.18.3 from {MIRROR}/flux2"
     doc = json.loads(runner.invoke(app, ["plan", "--env", "t", "--json", "--config-dir", str(tmp_path)]).stdout)
     cluster = doc["clusters"][0]
-    assert cluster["delivery"] == {"mode": "flux", "mirror": MIRROR, "controllers": ["flux2@2.18.3"]}
+    assert cluster["delivery"] == {"mode": "flux", "mirror": MIRROR, "controllers": ["flux2@2.18.3"], "next": None}
     # the pack's own source is the catalogue's: the mirror rewrites where it is fetched, not the pack
     cert = next(p for p in cluster["packs"] if p["name"] == "cert-manager")
     assert cert["source"]["repository"] == "oci://quay.io/jetstack/charts"
@@ -134,6 +139,7 @@ def test_readme_delivery_example_plans(tmp_path: Path) -> None:
         "mode": "flux",
         "mirror": "oci://10.0.0.1:5000/charts",
         "controllers": ["flux2@2.18.3"],
+        "next": None,
     }
 
 

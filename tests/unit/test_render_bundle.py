@@ -125,3 +125,35 @@ def test_the_yaml_written_reads_back_as_the_same_data(data: object) -> None:
     """Any value a pack may carry (strings that look like numbers, booleans or dates, unicode, control
     characters, exponent floats) reads back from a bundle exactly as planned."""
     assert yaml.safe_load(dump(data)) == data
+
+
+def test_manifest_packs_follow_the_environments_bundle_source(tmp_path: Path) -> None:
+    """A site syncing its bundle from an OCI artifact (or a GitRepository not named flux-system) gets manifest
+    Kustomizations pointing at that source; flux-system, `flux bootstrap`'s name, is the default."""
+    import shutil
+
+    from stacks.environment import CONFIG_DIR
+
+    def source_ref(out: Path, *extra: str) -> dict[str, str]:
+        render(out, "--env", "edge", "--cluster", SITE, *extra)
+        (doc,) = yaml.safe_load_all((out / SITE / "envoy-gateway-class.yaml").read_text())
+        validator()(doc)
+        return dict(doc["spec"]["sourceRef"])
+
+    assert source_ref(tmp_path / "default") == {
+        "kind": "GitRepository",
+        "name": "flux-system",
+        "namespace": "flux-system",
+    }
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    env = config / "Pulumi.edge.yaml"
+    doc = yaml.safe_load(env.read_text())
+    doc["config"]["strata:bundle_source"] = {"kind": "OCIRepository", "name": "site-bundle"}
+    env.write_text(yaml.safe_dump(doc))
+    ref = source_ref(tmp_path / "oci", "--config-dir", str(config))
+    assert ref == {"kind": "OCIRepository", "name": "site-bundle", "namespace": "flux-system"}
+    doc["config"]["strata:bundle_source"] = {"kind": "Bucket", "name": "site-bundle"}
+    env.write_text(yaml.safe_dump(doc))
+    bad = runner.invoke(app, ["render", "--env", "edge", "--out", str(tmp_path / "bad"), "--config-dir", str(config)])
+    assert bad.exit_code == 1 and 'strata:bundle_source".kind' in bad.output and "Traceback" not in bad.output

@@ -1,0 +1,182 @@
+"""Switching a deployed cluster's delivery (``pulumi`` <-> ``flux``) without uninstalling a single release.
+
+Changing ``delivery`` in one update would drop one realisation while the other installs the same charts:
+
+- pulumi -> flux: Pulumi deletes every object of its charts (CRDs included, and with them every custom
+  resource) while helm-controller installs the releases again -- an outage at best, data loss for stateful
+  packs;
+- flux -> pulumi: Pulumi deletes the ``HelmRelease`` objects and helm-controller uninstalls each release.
+
+So a switch takes two updates, and the second is refused until the first has been deployed:
+
+1. ``next_delivery: <new>`` (cluster field, or ``strata:next_delivery``) with ``delivery`` unchanged. Pulumi's
+   charts are marked ``retain_on_delete`` (Pulumi reads the flag from the state of the resource it deletes,
+   so it has to be in the state before the update that drops the charts), or Flux's ``HelmRelease`` objects
+   are suspended (helm-controller skips the uninstall of a suspended release when its object is deleted).
+2. ``delivery: <new>``. The new realisation takes the running releases over under the same release names,
+   namespaces and storage namespaces: helm-controller adopts the objects of an existing release name
+   (``install.disableTakeOwnership`` defaults to false), Pulumi's server-side apply upserts the objects
+   helm-controller applied (forcing its field ownership for that one update); the old realisation is then
+   dropped without uninstalling anything.
+
+"Deployed" is what the stack exported after its last update, under :data:`EXPORT_KEY`: each cluster's
+delivery and the delivery it was prepared for. The program reads it through its own stack reference before
+registering anything, and ``strata plan --deployed`` from ``pulumi stack output --json``; both call
+:func:`switch_errors`. A cluster the stack has not deployed (or deployed before this export existed) has
+nothing to switch from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from components.delivery.plan import DeliveryMode
+from packs.errors import PlanError, PlanErrors
+from stacks.environment import Environment
+from stacks.plan import ClusterPlan
+
+#: The stack output holding ``{cluster: {"mode": ..., "next": ...}}``.
+EXPORT_KEY = "delivery"
+
+
+@dataclass(frozen=True)
+class DeployedDelivery:
+    """A cluster's delivery as its stack last deployed it."""
+
+    mode: DeliveryMode
+    #: The delivery it was prepared to switch to (its releases retained or suspended), if any.
+    next: DeliveryMode | None = None
+
+
+def export_value(plans: Sequence[ClusterPlan]) -> dict[str, dict[str, str | None]]:
+    """The value of the :data:`EXPORT_KEY` output for the clusters a stack deploys."""
+    return {
+        cp.entry.spec.name: {
+            "mode": cp.delivery.mode.value,
+            "next": cp.delivery.next.value if cp.delivery.next else None,
+        }
+        for cp in plans
+    }
+
+
+def parse_delivery(raw: Any, source: str) -> dict[str, DeployedDelivery]:
+    """Each cluster's deployed delivery, from a stack's outputs (or the export itself); ``{}`` when the stack
+    has none (never deployed, or deployed before the export existed). Raises :class:`PlanErrors` naming
+    ``source`` when the export is not one."""
+    value = raw.get(EXPORT_KEY) if isinstance(raw, Mapping) else None
+    if value is None:
+        return {}
+    problem = PlanError(
+        source,
+        EXPORT_KEY,
+        f"not a strata stack's outputs: expected {EXPORT_KEY!r} to map each cluster to its delivery "
+        '({"mode": "pulumi"|"flux", "next": null|"pulumi"|"flux"})',
+    )
+    if not isinstance(value, Mapping):
+        raise PlanErrors([problem])
+    out: dict[str, DeployedDelivery] = {}
+    modes = {m.value: m for m in DeliveryMode}
+    for cluster, entry in value.items():
+        if not isinstance(entry, Mapping) or entry.get("mode") not in modes or entry.get("next") not in (*modes, None):
+            raise PlanErrors([problem])
+        upcoming = entry.get("next")
+        out[str(cluster)] = DeployedDelivery(modes[entry["mode"]], modes[upcoming] if upcoming else None)
+    return out
+
+
+def read_deployed_delivery(files: Sequence[Path]) -> dict[str, DeployedDelivery]:
+    """The deployed delivery of every cluster of the stacks whose outputs were saved to ``files``."""
+    found: dict[str, DeployedDelivery] = {}
+    errors: list[PlanError] = []
+    for path in files:
+        try:
+            found.update(parse_delivery(json.loads(path.read_text(encoding="utf-8")), str(path)))
+        except (OSError, ValueError) as exc:
+            errors.append(PlanError(str(path), "", f"cannot read the deployed outputs: {exc}"))
+        except PlanErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise PlanErrors(errors)
+    return found
+
+
+def _deployed(cp: ClusterPlan, deployed: Mapping[str, DeployedDelivery]) -> DeployedDelivery | None:
+    """What the stack deployed for this cluster, under its name or a former one."""
+    spec = cp.entry.spec
+    return next((deployed[n] for n in (spec.name, *spec.renamed_from) if n in deployed), None)
+
+
+def _where(environment: Environment, cp: ClusterPlan) -> tuple[str, str]:
+    """The setting that chose the cluster's delivery: its own field, else the environment's."""
+    if cp.entry.spec.delivery is not None:
+        return cp.entry.file, f"{cp.entry.field}.delivery"
+    return environment.file, 'config."strata:delivery"'
+
+
+_EFFECT = {
+    DeliveryMode.FLUX: "Pulumi would delete every object of the charts it installed (CRDs, and with them every "
+    "custom resource, included) while Flux installs them again",
+    DeliveryMode.PULUMI: "Pulumi would delete every HelmRelease, and Flux would uninstall each release while "
+    "Pulumi installs it again",
+}
+_PREPARES = {
+    DeliveryMode.FLUX: "leaves every chart's objects in the cluster when Pulumi lets go of them",
+    DeliveryMode.PULUMI: "suspends every HelmRelease, so Flux neither reconciles nor uninstalls it",
+}
+_TAKES_OVER = {
+    DeliveryMode.FLUX: "Flux adopts the running releases",
+    DeliveryMode.PULUMI: "Pulumi takes over the running objects",
+}
+
+
+def switch_errors(
+    environment: Environment, plans: Sequence[ClusterPlan], deployed: Mapping[str, DeployedDelivery]
+) -> list[PlanError]:
+    """One error per cluster whose delivery changes in an update that was not prepared by the one before."""
+    errors: list[PlanError] = []
+    for cp in plans:
+        was = _deployed(cp, deployed)
+        mode = cp.delivery.mode
+        if was is None or was.mode is mode or was.next is mode:
+            continue
+        name = cp.entry.spec.name
+        file, path = _where(environment, cp)
+        errors.append(
+            PlanError(
+                file,
+                path,
+                f"cluster {name} is deployed with delivery {was.mode.value}; switching it to {mode.value} in one "
+                f"update is refused: {_EFFECT[mode]}. Switch in two updates: first keep delivery: {was.mode.value}, "
+                f"set next_delivery: {mode.value} on cluster {name} (or strata:next_delivery: {mode.value}) and run "
+                f"pulumi up, which {_PREPARES[mode]}; then set delivery: {mode.value} and run pulumi up again: "
+                f"{_TAKES_OVER[mode]} under the same release names and namespaces",
+                name,
+            )
+        )
+    return errors
+
+
+def with_previous(plans: Sequence[ClusterPlan], deployed: Mapping[str, DeployedDelivery]) -> list[ClusterPlan]:
+    """The plans with ``delivery.previous`` set where this update completes a prepared switch."""
+    out: list[ClusterPlan] = []
+    for cp in plans:
+        was = _deployed(cp, deployed)
+        if was is not None and was.mode is not cp.delivery.mode and was.next is cp.delivery.mode:
+            cp = replace(cp, delivery=replace(cp.delivery, previous=was.mode))
+        out.append(cp)
+    return out
+
+
+__all__ = [
+    "EXPORT_KEY",
+    "DeployedDelivery",
+    "export_value",
+    "parse_delivery",
+    "read_deployed_delivery",
+    "switch_errors",
+    "with_previous",
+]
