@@ -391,6 +391,8 @@ class TeamSpacePlan:
     #: Production: namespaces stay in the cluster when the team (or the cluster) leaves the program.
     retain: bool = False
     renamed_from: tuple[str, ...] = ()
+    #: The cluster's former names (its ``renamed_from``): the space follows a renamed cluster too.
+    cluster_renamed_from: tuple[str, ...] = ()
     variables: dict[str, Any] = field(default_factory=dict)
     #: Where the team's section is in its file (``environments.<env>``), for findings about the space.
     section: str = ""
@@ -399,6 +401,12 @@ class TeamSpacePlan:
     def name(self) -> str:
         """The component's name: team and cluster, so adding a cluster never renames another's space."""
         return f"{self.team}-{self.cluster}"
+
+    @property
+    def former_names(self) -> list[str]:
+        """Every name the space had under a former team or cluster name (its aliases)."""
+        teams, clusters = (self.team, *self.renamed_from), (self.cluster, *self.cluster_renamed_from)
+        return [f"{t}-{c}" for t in teams for c in clusters if (t, c) != (self.team, self.cluster)]
 
     def as_dict(self) -> dict[str, Any]:
         """The ``teams`` entries of ``strata plan --json`` (docs/plan-json.md)."""

@@ -276,6 +276,7 @@ def _space(
         default_deny=env.default_deny,
         retain=environment.settings.production,
         renamed_from=team.spec.renamed_from,
+        cluster_renamed_from=spec.renamed_from,
         variables=dict(env.variables),
         section=team.base,
     )
