@@ -301,16 +301,24 @@ def plan_environment(
     config_dir: Path = CONFIG_DIR,
     packs_dir: Path = PACKS_DIR,
     catalogue: Catalogue | None = None,
+    teams_dir: Path | None = None,
 ) -> EnvironmentPlan:
-    """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem."""
+    """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem.
+
+    ``teams_dir`` holds the team files (default: :func:`stacks.environment.teams_dir_for`)."""
     with collector_paused():
-        return _plan_environment(name, cluster, config_dir, packs_dir, catalogue)
+        return _plan_environment(name, cluster, config_dir, packs_dir, catalogue, teams_dir)
 
 
 def _plan_environment(
-    name: str, cluster: str | None, config_dir: Path, packs_dir: Path, catalogue: Catalogue | None
+    name: str,
+    cluster: str | None,
+    config_dir: Path,
+    packs_dir: Path,
+    catalogue: Catalogue | None,
+    teams_dir: Path | None = None,
 ) -> EnvironmentPlan:
-    environment = load_environment(name, config_dir)
+    environment = load_environment(name, config_dir, teams_dir=teams_dir)
     catalogue = catalogue or load_catalogue(packs_dir)
     entries = environment.clusters
     if cluster is not None:
