@@ -464,7 +464,7 @@ def check_team_plans(verdict: TeamsVerdict, plans: Sequence[ClusterPlan]) -> tup
         for space in spaces:
             for ns in space.namespaces:
                 ref = packs.get(ns.name)
-                if ref is None:
+                if ref is None or ns.name in SYSTEM_NAMESPACES:  # reported by the team step already
                     continue
                 file, where = verdict.claims.get((cluster, ns.name), (space.file, space.section))
                 errors.append(
