@@ -522,9 +522,9 @@ def is_default_deny(spec: Mapping[str, Any]) -> bool:
 )
 def team_namespace_guardrails(n: TeamNamespace, p: Params) -> Iterator[Violation]:
     for present, what, fld in (
-        (n.has_quota, "a ResourceQuota", "quota"),
-        (n.has_limit_range, "a LimitRange", "limit_range"),
-        (n.default_deny, "a default-deny NetworkPolicy", "network_policy"),
+        (n.has_quota, "ResourceQuota", "quota"),
+        (n.has_limit_range, "LimitRange", "limit_range"),
+        (n.default_deny, "default-deny NetworkPolicy", "network_policy"),
     ):
         if not present:
             yield Violation("team-namespace-guardrails", n.name, f"team {n.team}'s namespace has no {what}", fld)
