@@ -319,14 +319,14 @@ class TeamsSettings(Frozen):
                 out.update({k: v for k, v in layer.model_dump().items() if v is not None})
         return out
 
-    def ceiling_place(self, team: str, key: str) -> str:
-        """Where a ceiling value is set (for messages): the team's entry, the defaults, or built in."""
+    def ceiling_place(self, team: str, key: str) -> str | None:
+        """Where a ceiling value is set (for messages): the team's entry, the defaults, or None when built in."""
         own = self.teams.get(team)
         if own is not None and getattr(own, key) is not None:
             return f'config."strata:teams".teams.{team}.{key}'
         if getattr(self.defaults, key) is not None:
             return f'config."strata:teams".defaults.{key}'
-        return 'config."strata:teams" (built-in default)'
+        return None
 
     def allowed_variables(self, production: bool) -> tuple[str, ...]:
         if self.variables is not None:

@@ -282,6 +282,13 @@ def _space(
     )
 
 
+def _ceiling_source(environment: Environment, team: str, key: str) -> str:
+    place = environment.settings.teams.ceiling_place(team, key)
+    if place is None:
+        return f'the built-in default; ops set config."strata:teams".teams.{team}.{key} in {environment.file}'
+    return f"{environment.file}: {place}"
+
+
 _UNITS = {"cpu": "CPU", "memory": "memory", "storage": "storage", "pods": "pods", "load_balancers": "load balancers"}
 
 
@@ -297,7 +304,7 @@ def _check_ceiling(team: TeamEntry, space: TeamSpacePlan, environment: Environme
                 team.file,
                 f"{team.base}.namespaces",
                 f"team {name} asks for {count} namespaces on cluster {cluster}, above its ceiling of "
-                f"{ceiling['namespaces']} ({environment.file}: {settings.ceiling_place(name, 'namespaces')}); "
+                f"{ceiling['namespaces']} ({_ceiling_source(environment, name, 'namespaces')}); "
                 "merge namespaces or ask ops to raise the ceiling",
                 cluster,
             )
@@ -314,17 +321,17 @@ def _check_ceiling(team: TeamEntry, space: TeamSpacePlan, environment: Environme
         memory = key in ("memory", "storage")
         shown = format_quantity(total, memory) if key in ("cpu", "memory", "storage") else str(total)
         per = f" ({count} namespaces)" if count > 1 else ""
-        where = settings.ceiling_place(name, key)
+        where = _ceiling_source(environment, name, key)
         if key == "load_balancers" and limit == 0:
             message = (
                 f"team {name} asks for {shown} LoadBalancer service(s) on cluster {cluster}, but ops allow it none "
-                f"({environment.file}: {where}); expose services through the cluster's ingress or gateway, or ask "
+                f"({where}); expose services through the cluster's ingress or gateway, or ask "
                 f"ops to set load_balancers for {name} in strata:teams"
             )
         else:
             message = (
                 f"team {name} asks for {shown} {_UNITS[key]} on cluster {cluster}{per}, above its ceiling of "
-                f"{limit_value} ({environment.file}: {where}); lower quota.{key} or ask ops to raise the ceiling"
+                f"{limit_value} ({where}); lower quota.{key} or ask ops to raise the ceiling"
             )
         errors.append(PlanError(team.file, f"{team.base}.quota.{key}", message, cluster))
 
