@@ -30,10 +30,11 @@ Config keys (all under the ``strata:`` namespace):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -140,7 +141,7 @@ class ClusterEntry:
     file: str
     field: str
     #: Pack variables team files set on this cluster: '<pack>.<variable>' -> (value, team file, field path).
-    team_variables: Mapping[str, tuple[Any, str, str]] = field(default_factory=dict)
+    team_variables: Mapping[str, tuple[Any, str, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -277,11 +277,11 @@ def team_rows(clusters: Sequence[ClusterPlan]) -> list[tuple[str, ...]]:
                 if not space.default_deny:
                     quota += "; no default-deny"
                 rows.setdefault((space.team, ns.name, quota, access, space.file), []).append(space.cluster)
-    out = []
-    for (team, ns, quota, access, file), names in rows.items():
+    out: list[tuple[str, ...]] = []
+    for (team, namespace, quota, access, file), names in rows.items():
         more = f" ... and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
         shown = ", ".join(names[:NAMES_SHOWN]) + more
-        out.append((team, ns, shown, quota, access, file))
+        out.append((team, namespace, shown, quota, access, file))
     return out
 
 

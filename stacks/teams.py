@@ -26,6 +26,7 @@ from components.clusters.spec import ClusterSpec, EksClusterSpec, GkeClusterSpec
 from components.team_spec import (
     LOAD_BALANCERS_LABEL,
     SYSTEM_NAMESPACES,
+    AccessKind,
     AccessPlan,
     NamespacePlan,
     TeamEnvironment,
@@ -247,9 +248,8 @@ def _space(
                 spec.name,
             )
         )
-    kind = "eks-access-entry" if spec.target is Target.EKS else "azure-rbac" if spec.target is Target.AKS else (
-        "rolebinding"
-    )
+    kinds: dict[Target, AccessKind] = {Target.EKS: "eks-access-entry", Target.AKS: "azure-rbac"}
+    kind = kinds.get(spec.target, "rolebinding")
     q = env.quota
     namespaces = []
     for ns in env.namespaces:
