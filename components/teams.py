@@ -48,8 +48,13 @@ def _partition(arn: str) -> str:
 
 
 def aks_assignment_name(plan: TeamSpacePlan, namespace: str, role: str, principal: str) -> str:
-    """A stable GUID per (team, cluster, namespace, role, group): re-runs update in place, never duplicate."""
-    key = f"strata/teams/{plan.team}/{plan.cluster}/{namespace}/{role}/{principal}"
+    """A stable GUID per (team, cluster, namespace, role, group): re-runs update in place, never duplicate.
+
+    Built from the first names of the team and the cluster (like a cluster's cloud name), so renaming either
+    moves the assignment (aliases) without replacing it."""
+    team = plan.renamed_from[0] if plan.renamed_from else plan.team
+    cluster = plan.cluster_renamed_from[0] if plan.cluster_renamed_from else plan.cluster
+    key = f"strata/teams/{team}/{cluster}/{namespace}/{role}/{principal}"
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 

@@ -493,3 +493,19 @@ def test_quantities() -> None:
     assert parse_quantity("250m") * 4 == 1
     with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
         parse_quantity("4 cores")
+
+
+def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
+    from dataclasses import replace
+
+    from components.team_spec import AccessPlan, LimitDefaults, NamespacePlan, TeamSpacePlan
+    from components.teams import aks_assignment_name
+    from packs.model import Target
+
+    namespaces = (NamespacePlan("shop", "1", "1Gi", 1, "1Gi", 0),)
+    first = TeamSpacePlan(
+        "shop", "teams/shop.yaml", "dev-aks", Target.AKS, namespaces, LimitDefaults(), AccessPlan("azure-rbac", ENTRA)
+    )
+    renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
+    assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
+    assert aks_assignment_name(first, "shop", "view", ENTRA) != aks_assignment_name(first, "shop", "admin", ENTRA)
