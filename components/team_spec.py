@@ -259,8 +259,8 @@ class TeamFile(Frozen):
     contact: str = Field(default="", description="How to reach the team (mail, chat channel).")
     renamed_from: tuple[Name, ...] = Field(
         default=(),
-        description="Former team names: the team's spaces then move to the new name (Pulumi aliases) instead of "
-        "being deleted and created again.",
+        description="Former team names, oldest first: the team's spaces then move to the new name (Pulumi aliases) "
+        "instead of being deleted and created again.",
     )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
