@@ -17,6 +17,7 @@ until the whole input has been examined.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import graphlib
 import heapq
@@ -60,7 +61,7 @@ IDENTITY_KEYS = frozenset({"aws_role_arn", "azure_client_id", "gcp_service_accou
 class Provenance:
     """Who set a value leaf: the kind of source, the file and the field path inside it."""
 
-    source: str  # pack | variable-default | overlay | profile | profile-variable | env-variable | env-override
+    source: str  # pack | variable-default | overlay | profile | profile-variable | env-/team-variable | env-override
     file: str
     path: str
 
@@ -172,9 +173,15 @@ class ClusterRequest:
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     file: str = "<environment>"
     field: str = ""
+    #: Variables set elsewhere than the cluster's entry (a team file): key -> (file, field path).
+    origins: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
     def at(self, suffix: str) -> str:
         return f"{self.field}.{suffix}" if self.field else suffix
+
+    def variable_at(self, key: str) -> tuple[str, str]:
+        """Where variable ``key`` was set: its origin, else the cluster's own ``variables``."""
+        return self.origins.get(key) or (self.file, self.at(f"variables.{key}"))
 
 
 # ----------------------------------------------------------------------------------------- compile
@@ -841,11 +848,11 @@ class Resolver:
         secrets: dict[str, dict[str, SecretRef]] = {}
 
         for key, value in request.variables.items():
-            where = request.at(f"variables.{key}")
+            file, where = request.variable_at(key)
             pack_name, _, var_name = key.partition(".")
             if pack_name not in compiled.packs:
                 message = f"no pack {pack_name!r} in this cluster's plan" + did_you_mean(pack_name, compiled.packs)
-                errors.append(PlanError(request.file, where, message, cluster))
+                errors.append(PlanError(file, where, message, cluster))
                 continue
             pack = compiled.packs[pack_name].pack
             var = pack.variable(var_name)
@@ -853,7 +860,7 @@ class Resolver:
                 known = ", ".join(v.name for v in pack.variables) or "none"
                 errors.append(
                     PlanError(
-                        request.file,
+                        file,
                         where,
                         f"unknown variable {var_name!r} of pack {pack.ref} (known: {known})"
                         + did_you_mean(var_name, (v.name for v in pack.variables)),
@@ -864,7 +871,7 @@ class Resolver:
             if key not in compiled.exposed:
                 errors.append(
                     PlanError(
-                        request.file,
+                        file,
                         where,
                         f"variable {key} is not exposed by profile {' or '.join(compiled.profiles_of[pack_name])}; "
                         "ask its owners to expose it",
@@ -874,7 +881,7 @@ class Resolver:
                 continue
             problem = var.check(value)
             if problem:
-                errors.append(PlanError(request.file, where, problem, cluster))
+                errors.append(PlanError(file, where, problem, cluster))
                 continue
             path = parse_path(var.path)
             if var.secret:
@@ -883,7 +890,8 @@ class Resolver:
                 value = f"{{{{ secret.{var_name} }}}}"
             values[pack_name] = with_value(values[pack_name], path, value)
             prov = dict(provenance[pack_name])
-            _record(prov, path, Provenance("env-variable", request.file, where))
+            source = "team-variable" if key in request.origins else "env-variable"
+            _record(prov, path, Provenance(source, file, where))
             provenance[pack_name] = prov
             set_vars.setdefault(pack_name, set()).add(var_name)
             if _has_placeholder(value):

@@ -198,10 +198,7 @@ def team_namespaces(resources: Iterable[Any]) -> list[tuple[rules.TeamNamespace,
 
 
 def _default_deny(props: Mapping[str, Any]) -> bool:
-    """A NetworkPolicy selecting every pod for both directions with no ingress rule: deny by default."""
-    spec = props.get("spec") or {}
-    types = set(spec.get("policyTypes") or ())
-    return not (spec.get("podSelector") or {}) and {"Ingress", "Egress"} <= types and not spec.get("ingress")
+    return rules.is_default_deny(props.get("spec") or {})
 
 
 def resource_policy(rule: rules.Rule) -> ResourceValidationPolicy:

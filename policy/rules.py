@@ -505,6 +505,14 @@ def image_tag_pinned(w: Workload, p: Params) -> Iterator[Violation]:
             yield Violation("image-tag-pinned", w.name, f"{w.kind} image {image!r} {problem}", path)
 
 
+def is_default_deny(spec: Mapping[str, Any]) -> bool:
+    """A NetworkPolicy spec selecting every pod for both directions with no ingress rule: deny by default.
+
+    Egress rules may remain (DNS to kube-system is what a team space allows); any ingress rule opens the door."""
+    types = set(spec.get("policyTypes") or ())
+    return not (spec.get("podSelector") or {}) and {"Ingress", "Egress"} <= types and not spec.get("ingress")
+
+
 @rule(
     "team-namespace-guardrails",
     "Every team namespace has a ResourceQuota, a LimitRange and a default-deny NetworkPolicy.",
@@ -514,9 +522,9 @@ def image_tag_pinned(w: Workload, p: Params) -> Iterator[Violation]:
 )
 def team_namespace_guardrails(n: TeamNamespace, p: Params) -> Iterator[Violation]:
     for present, what, fld in (
-        (n.has_quota, "a ResourceQuota", "quota"),
-        (n.has_limit_range, "a LimitRange", "limit_range"),
-        (n.default_deny, "a default-deny NetworkPolicy", "network_policy"),
+        (n.has_quota, "ResourceQuota", "quota"),
+        (n.has_limit_range, "LimitRange", "limit_range"),
+        (n.default_deny, "default-deny NetworkPolicy", "network_policy"),
     ):
         if not present:
             yield Violation("team-namespace-guardrails", n.name, f"team {n.team}'s namespace has no {what}", fld)
@@ -526,7 +534,8 @@ def team_namespace_guardrails(n: TeamNamespace, p: Params) -> Iterator[Violation
     "team-load-balancer",
     "No Service of type LoadBalancer in a team namespace unless ops allowed the team one.",
     TeamNamespace,
-    "expose the service through the cluster's gateway, or ask ops to set load_balancers: true in the team's ceiling",
+    "expose the service through the cluster's ingress or gateway, or ask ops to allow the team load_balancers in "
+    "strata:teams (and set quota.load_balancers in its team file)",
     stack=True,
 )
 def team_load_balancer(n: TeamNamespace, p: Params) -> Iterator[Violation]:

@@ -33,12 +33,17 @@ err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 
 def run_check(
-    env: str, cluster: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR
+    env: str,
+    cluster: str | None = None,
+    config_dir: Path = CONFIG_DIR,
+    packs_dir: Path = PACKS_DIR,
+    teams_dir: Path | None = None,
 ) -> tuple[list[PolicyFinding], list[PlanError]]:
-    """The policy findings of an environment (or one cluster), and the errors that are not policy findings
-    (a cluster that does not resolve cannot be judged). Raises PlanErrors when the environment does not load."""
+    """The policy findings of an environment (or one cluster), team namespaces included, and the errors that are
+    not policy findings (a cluster that does not resolve cannot be judged). Raises PlanErrors when the environment
+    does not load."""
     with collector_paused():
-        environment = load_environment(env, config_dir)
+        environment = load_environment(env, config_dir, teams_dir=teams_dir)
         entries = environment.clusters
         if cluster is not None:
             try:
@@ -124,8 +129,19 @@ def check(
     packs_dir: Annotated[
         Path, typer.Option("--packs-dir", envvar="STRATA_PACKS_DIR", help="Folder of catalog/ and profiles/.")
     ] = PACKS_DIR,
+    teams_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--teams-dir",
+            envvar="STRATA_TEAMS_DIR",
+            file_okay=False,
+            exists=True,
+            help="Folder of team files (<team>.yaml); default: teams/ at the project root.",
+        ),
+    ] = None,
 ) -> None:
-    """Evaluate the policy rules (docs/policy.md) on an environment offline; exit 1 on a mandatory violation."""
+    """Evaluate the policy rules (docs/policy.md) on an environment offline, team namespaces included; exit 1 on a
+    mandatory violation."""
     if rules:
         rows = [(r.id, r.title, "stack" if r.stack else "resource") for r in RULES.values()]
         print_table(out, "policy rules", [Column("rule", whole=True), Column("requires"), Column("scope")], rows)
@@ -139,7 +155,7 @@ def check(
             raise typer.Exit(1) from None
         return
     try:
-        findings, errors = run_check(env, cluster, config_dir, packs_dir)
+        findings, errors = run_check(env, cluster, config_dir, packs_dir, teams_dir)
     except PlanErrors as exc:
         findings, errors = [], list(exc.errors)
     doc = report(env, findings, errors)

@@ -28,7 +28,7 @@ from stacks.fleet.cli import fleet_app
 from stacks.operator.cli import operator_app
 from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
 from stacks.policy import summarize
-from stacks.render import Column, print_plans, print_table
+from stacks.render import Column, print_plans, print_table, print_teams
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Offline plans of strata environments and the pack catalogue."
@@ -52,6 +52,16 @@ PacksDir = Annotated[
     Path, typer.Option("--packs-dir", envvar="STRATA_PACKS_DIR", help="Folder of catalog/ and profiles/.")
 ]
 EnvName = Annotated[str, typer.Option("--env", "-e", help="Environment name (stacks/config/Pulumi.<env>.yaml).")]
+TeamsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--teams-dir",
+        envvar="STRATA_TEAMS_DIR",
+        file_okay=False,
+        exists=True,
+        help="Folder of team files (<team>.yaml); default: teams/ at the project root.",
+    ),
+]
 
 
 def _fail(exc: PlanErrors, as_json: bool) -> None:
@@ -117,10 +127,11 @@ def plan(
     ] = None,
     config_dir: ConfigDir = CONFIG_DIR,
     packs_dir: PacksDir = PACKS_DIR,
+    teams_dir: TeamsDir = None,
 ) -> None:
     """Resolve every cluster of an environment offline and show what lands where."""
     try:
-        result = plan_environment(env, cluster, config_dir=config_dir, packs_dir=packs_dir)
+        result = plan_environment(env, cluster, config_dir=config_dir, packs_dir=packs_dir, teams_dir=teams_dir)
         if deployed:
             _check_deployed(result, deployed, cluster)
     except PlanErrors as exc:
@@ -140,6 +151,7 @@ def plan(
         f"production={str(result.environment.settings.production).lower()}"
     )
     print_plans(out, result.clusters, explain)
+    print_teams(out, result.clusters)
 
 
 @app.command()

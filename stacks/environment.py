@@ -27,11 +27,15 @@ Config keys (all under the ``strata:`` namespace):
 - ``strata:policy`` -- ``{rules: {<rule>: mandatory|advisory|disabled}, allowed_repositories: [...],
   required_tags: [...]}``: how the policy rules (policy/rules.py) are enforced here; see docs/policy.md.
 - ``strata:reconcile`` -- continuous reconciliation by the Pulumi Kubernetes Operator (stacks/reconcile.py).
+- ``strata:teams`` -- the ceilings of team files (``teams/<team>.yaml``) here: per-team maximums, load balancers,
+  the pack variables teams may set (components/team_spec.py, docs/teams.md).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from components.clusters.spec import AnyClusterSpec, ClusterSpec
 from components.delivery.plan import MIRROR_PATTERN, DeliveryMode
+from components.team_spec import TeamsSettings
 from packs.errors import PlanError, PlanErrors, did_you_mean, from_validation, load_yaml
 from packs.model import DriftAction, Frozen, Layer, PolicyRules, Target
 from policy.rules import DEFAULT_REQUIRED_TAGS
@@ -64,6 +69,7 @@ KNOWN_KEYS = (
     "next_delivery",
     "mirror",
     "bundle_source",
+    "teams",
 )
 
 _CLUSTER = TypeAdapter(Annotated[AnyClusterSpec, Field()])
@@ -151,6 +157,10 @@ class EnvironmentSettings(Frozen):
         description="OCI registry every chart is fetched from (a cluster's own `mirror` wins), e.g. "
         "oci://registry.site.local/charts.",
     )
+    teams: TeamsSettings = Field(
+        default_factory=TeamsSettings,
+        description="Ceilings of the team files (teams/<team>.yaml) in this environment (docs/teams.md).",
+    )
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,8 @@ class ClusterEntry:
     spec: ClusterSpec
     file: str
     field: str
+    #: Pack variables team files set on this cluster: '<pack>.<variable>' -> (value, team file, field path).
+    team_variables: Mapping[str, tuple[Any, str, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,8 @@ class Environment:
     clusters: tuple[ClusterEntry, ...]
     #: The folder the environment was read from: where ``strata:reconcile`` finds its management environment.
     config_dir: Path | None = None
+    #: The folder of team files (teams/<team>.yaml) that may target this environment.
+    teams_dir: Path | None = None
 
     def cluster(self, name: str) -> ClusterEntry:
         for entry in self.clusters:
@@ -195,6 +209,22 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 #: The folder holding strata's own ``stacks/`` and ``packs/``: shipped files are shown relative to it.
 PROJECT_ROOT = CONFIG_DIR.parent.parent
+#: Team files shipped with strata (top level, beside ``stacks/``).
+TEAMS_DIR = PROJECT_ROOT / "teams"
+
+
+def teams_dir_for(config_dir: Path) -> Path:
+    """Where the team files of environments in ``config_dir`` live, unless ``--teams-dir`` says otherwise.
+
+    ``STRATA_TEAMS_DIR`` first (read by ``strata`` and by the program alike, so a plan and ``pulumi up`` see the
+    same teams); then ``teams/`` at the project root: beside ``stacks/`` for a ``stacks/config`` folder (strata's
+    own layout, also inside the wheel), else beside the config folder.
+    """
+    named = os.environ.get("STRATA_TEAMS_DIR")
+    if named:
+        return Path(named)
+    root = config_dir.parent.parent if config_dir.parent.name == "stacks" else config_dir.parent
+    return root / "teams"
 
 
 def display_path(path: Path) -> str:
@@ -278,13 +308,19 @@ def strata_config(raw: Any, display: str, secret_keys: Iterable[str] = ()) -> di
     return out
 
 
-def load_environment(name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None) -> Environment:
-    """Read and validate one environment; raise :class:`PlanErrors` with every problem found."""
+def load_environment(
+    name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None, teams_dir: Path | None = None
+) -> Environment:
+    """Read and validate one environment; raise :class:`PlanErrors` with every problem found.
+
+    Team files are not read here: they are checked with the plans (stacks/teams.py), from ``teams_dir``
+    (default :func:`teams_dir_for`)."""
     path = config_dir / f"Pulumi.{name}.yaml"
     display = display_path(path)
     if not path.is_file():
         raise PlanErrors([_no_environment(name, config_dir, display)])
-    return environment_from_config(name, strata_config(load_yaml(path, display), display), display, config_dir, root)
+    raw = strata_config(load_yaml(path, display), display)
+    return environment_from_config(name, raw, display, config_dir, root, teams_dir)
 
 
 def _no_environment(name: str, config_dir: Path, display: str) -> PlanError:
@@ -309,7 +345,12 @@ def _no_environment(name: str, config_dir: Path, display: str) -> PlanError:
 
 
 def environment_from_config(
-    name: str, config: Mapping[str, Any], display: str, config_dir: Path = CONFIG_DIR, root: Path | None = None
+    name: str,
+    config: Mapping[str, Any],
+    display: str,
+    config_dir: Path = CONFIG_DIR,
+    root: Path | None = None,
+    teams_dir: Path | None = None,
 ) -> Environment:
     """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``).
 
@@ -347,7 +388,8 @@ def environment_from_config(
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
-    return Environment(name, display, settings, tuple(entries), config_dir)
+    teams = teams_dir if teams_dir is not None else teams_dir_for(config_dir)
+    return Environment(name, display, settings, tuple(entries), config_dir, teams)
 
 
 def _rename_conflicts(entries: Iterable[ClusterEntry]) -> list[PlanError]:

@@ -21,6 +21,7 @@ from components.clusters.checks import Problem, check_cluster
 from components.clusters.secrets import SEALED, ConfigLookup
 from components.clusters.spec import parse_settings
 from components.delivery.plan import DIRECT, DeliveryPlan, plan_delivery
+from components.team_spec import TeamSpacePlan
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.drift import resolve_drift
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
@@ -30,6 +31,7 @@ from policy.rules import Level
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.policy import PolicyFinding, check_policy
 from stacks.reconcile import check_reconcile
+from stacks.teams import check_team_plans, plan_teams, team_views
 
 PLAN_SCHEMA = "strata.plan/v1"
 
@@ -59,13 +61,18 @@ class ClusterPlan:
     drift: Mapping[Layer, DriftAction] = field(default_factory=dict)
     #: How the plan reaches the cluster: Pulumi or Flux, the chart mirror, the Flux controllers.
     delivery: DeliveryPlan = DIRECT
+    #: The team spaces team files put on this cluster (stacks/teams.py).
+    teams: tuple[TeamSpacePlan, ...] = ()
 
     def as_dict(self, explain: bool = False) -> dict[str, Any]:
-        return {
+        out = {
             **self.plan.as_dict(explain),
             "drift": {layer.value: a.value for layer, a in self.drift.items()},
             "delivery": self.delivery.as_dict(),
         }
+        if self.teams:  # optional in strata.plan/v1: absent where no team lands
+            out["teams"] = [t.as_dict() for t in self.teams]
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,14 +100,27 @@ class EnvironmentPlan:
 
 
 def request_for(entry: ClusterEntry) -> ClusterRequest:
+    """What the resolver is asked for a cluster: its entry, plus the variables team files set on it (checked by
+    the resolver like the environment's own, and reported at the team file's line)."""
     spec = entry.spec
+    if not entry.team_variables:
+        return ClusterRequest(
+            facts=spec.facts_for_plan(),
+            profiles=spec.profiles,
+            variables=spec.variables,
+            overrides=spec.overrides,
+            file=entry.file,
+            field=entry.field,
+        )
+    team = entry.team_variables
     return ClusterRequest(
         facts=spec.facts_for_plan(),
         profiles=spec.profiles,
-        variables=spec.variables,
+        variables={**spec.variables, **{k: v[0] for k, v in team.items()}},
         overrides=spec.overrides,
         file=entry.file,
         field=entry.field,
+        origins={k: (v[1], v[2]) for k, v in team.items()},
     )
 
 
@@ -188,8 +208,14 @@ def check_environment(
     program, the stack's config file in the plan. The program refuses to start on any error or need; the
     plan fails on errors and lists the needs.
     """
+    # Team files first (stacks/teams.py): the pack variables they set are resolved with the cluster's own.
+    teams = plan_teams(environment, entries)
+    entries = [replace(e, team_variables=teams.variables[e.spec.name]) if teams.variables.get(e.spec.name) else e
+               for e in entries]
     plans, errors = plan_clusters(entries, catalogue, environment.settings.drift, environment.file)
     plans = _with_delivery(environment, plans, catalogue, errors)
+    plans, team_errors = check_team_plans(teams, plans)
+    errors.extend(team_errors)
     # Policy rules run last, on the same plans: a mandatory violation is one more plan error (stacks/policy.py).
     needs: list[PlanError] = []
     for cp in plans:
@@ -198,7 +224,7 @@ def check_environment(
         for found in check_cluster(spec, cp.plan.settings(), environment.tags(spec), secrets, config):
             (needs if found.absent else errors).append(_locate(environment, cp, found))
     errors.extend(check_reconcile(environment, plans, catalogue, environment.config_dir))
-    policy = check_policy(environment, plans, catalogue)
+    policy = check_policy(environment, plans, catalogue, team_views(plans))
     errors.extend(policy.errors)
     errors.extend(f.as_error() for f in policy.mandatory)
     return Verdict(plans, errors, needs, policy.findings)
@@ -281,16 +307,24 @@ def plan_environment(
     config_dir: Path = CONFIG_DIR,
     packs_dir: Path = PACKS_DIR,
     catalogue: Catalogue | None = None,
+    teams_dir: Path | None = None,
 ) -> EnvironmentPlan:
-    """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem."""
+    """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem.
+
+    ``teams_dir`` holds the team files (default: :func:`stacks.environment.teams_dir_for`)."""
     with collector_paused():
-        return _plan_environment(name, cluster, config_dir, packs_dir, catalogue)
+        return _plan_environment(name, cluster, config_dir, packs_dir, catalogue, teams_dir)
 
 
 def _plan_environment(
-    name: str, cluster: str | None, config_dir: Path, packs_dir: Path, catalogue: Catalogue | None
+    name: str,
+    cluster: str | None,
+    config_dir: Path,
+    packs_dir: Path,
+    catalogue: Catalogue | None,
+    teams_dir: Path | None = None,
 ) -> EnvironmentPlan:
-    environment = load_environment(name, config_dir)
+    environment = load_environment(name, config_dir, teams_dir=teams_dir)
     catalogue = catalogue or load_catalogue(packs_dir)
     entries = environment.clusters
     if cluster is not None:

@@ -29,6 +29,7 @@ from components.clusters.secrets import pulumi_config
 from components.delivery.strategy import delivery_for
 from components.lifecycle import aliases
 from components.packstack import PackStack
+from components.teams import TeamSpace
 from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors, load_yaml
 from stacks import delivery_switch
@@ -178,6 +179,16 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
             retain_data=environment.settings.production,
             delivery=delivery_for(cp.delivery, cp.drift),
         )
+        # Team spaces (teams/<team>.yaml) after the packs: their network policies need the CNI, and destroy removes
+        # them before the add-ons and the cluster.
+        for space in cp.teams:
+            TeamSpace(
+                space,
+                cluster.contract.provider,
+                handles=cluster.contract.handles,
+                depends_on=[packs],
+                tags=environment.tags(spec),
+            )
         built[spec.name] = (cluster, packs)
         exports[spec.name] = export_outputs(cluster.contract, packs)
         if packs.generated_secrets:

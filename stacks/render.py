@@ -252,6 +252,49 @@ def print_plans(console: Console, clusters: Sequence[ClusterPlan], explain: bool
     )
 
 
+# ----------------------------------------------------------------------------------------- team spaces
+
+TEAM_COLUMNS = (
+    Column("team", whole=True),
+    Column("namespace", whole=True),
+    Column("clusters"),
+    Column("quota"),
+    Column("access"),
+    Column("file"),
+)
+
+
+def team_rows(clusters: Sequence[ClusterPlan]) -> list[tuple[str, ...]]:
+    """One row per team namespace; the clusters with the same space share a row (a fleet stays one line)."""
+    rows: dict[tuple[str, ...], list[str]] = {}
+    for cp in clusters:
+        for space in cp.teams:
+            access = f"{space.access.kind}: {space.access.admin}" + (
+                f" (view: {space.access.view})" if space.access.view else ""
+            )
+            for ns in space.namespaces:
+                quota = (
+                    f"cpu {ns.cpu}, memory {ns.memory}, pods {ns.pods}, storage {ns.storage}"
+                    + (f", load balancers {ns.load_balancers}" if ns.load_balancers else "")
+                )
+                if not space.default_deny:
+                    quota += "; no default-deny"
+                rows.setdefault((space.team, ns.name, quota, access, space.file), []).append(space.cluster)
+    out: list[tuple[str, ...]] = []
+    for (team, namespace, quota, access, file), names in rows.items():
+        more = f" ... and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+        shown = ", ".join(names[:NAMES_SHOWN]) + more
+        out.append((team, namespace, shown, quota, access, file))
+    return out
+
+
+def print_teams(console: Console, clusters: Sequence[ClusterPlan]) -> None:
+    """The team spaces team files put on the planned clusters (nothing when no team lands on them)."""
+    rows = team_rows(clusters)
+    if rows:
+        print_table(console, "team spaces", TEAM_COLUMNS, rows)
+
+
 # ----------------------------------------------------------------------------------------- --explain
 
 

@@ -85,6 +85,17 @@ GKE = {
 }
 
 
+#: A valid team file landing on the adopted cluster ``ops``.
+TEAM = """team: shop
+environments:
+  t:
+    clusters: [ops]
+    namespaces: [{name: shop}]
+    quota: {cpu: "2", memory: 4Gi}
+    groups: {kubernetes: {admin: shop-admins}}
+"""
+
+
 @dataclass(frozen=True)
 class Case:
     """A mistake: how to make it, and what the user must read (``file: path: ...hint...``)."""
@@ -224,6 +235,22 @@ CASES = [
          env=inventory(""), files={"sites.csv": "name,address\ns-1,10.2.0.1,rack-4\n"}),
     Case("inventory-missing", 'config."strata:inventory".file', "is relative to the config folder",
          env=lambda e: e.update(inventory={"file": "nope.csv"})),
+    # ---------------------------------------------------------------- team files (teams/<team>.yaml)
+    Case("team-unknown-cluster", "environments.t.clusters[1]", "did you mean 'web'?", file="teams/shop.yaml",
+         files={"teams/shop.yaml": TEAM.replace("clusters: [ops]", "clusters: [ops, wbe]")}),
+    Case("team-selector-empty", "environments.t.selector", "selects no cluster", file="teams/shop.yaml",
+         files={"teams/shop.yaml": TEAM.replace("clusters: [ops]", "selector: {labels: {tier: gold}}")}),
+    Case("team-ceiling", "environments.t.quota.cpu", "above its ceiling of 16", file="teams/shop.yaml",
+         cluster="ops", files={"teams/shop.yaml": TEAM.replace('cpu: "2"', 'cpu: "24"')}),
+    Case("team-pack-namespace", "environments.t.namespaces[0].name", "is pack ingress-nginx@", file="teams/shop.yaml",
+         cluster="ops", files={"teams/shop.yaml": TEAM.replace("name: shop", "name: ingress-nginx")}),
+    Case("team-group-missing", "environments.t.groups.eks", "add groups: {eks:", file="teams/shop.yaml",
+         cluster="web", files={"teams/shop.yaml": TEAM.replace("clusters: [ops]", "clusters: [ops, web]")}),
+    Case("team-variable-unexposed", "environments.t.variables.cert-manager.replicas", "ask its owners to expose it",
+         file="teams/shop.yaml", cluster="ops",
+         files={"teams/shop.yaml": TEAM + "    variables: {cert-manager.replicas: 2}\n"}),
+    Case("team-quantity", "environments.t.quota.memory", "is not a Kubernetes quantity", file="teams/shop.yaml",
+         files={"teams/shop.yaml": TEAM.replace("memory: 4Gi", "memory: 4 gigs")}),
 ]
 
 
@@ -239,6 +266,7 @@ def _write(root: Path, case: Case) -> None:
     (config / "Pulumi.t.yaml").write_text(text)
     for name, content in case.files.items():
         target = (config if name.endswith(".csv") else root) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         if content is None:
             target.mkdir(parents=True, exist_ok=True)
         else:

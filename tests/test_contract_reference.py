@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from examples.team_space.team_space import TeamSpace, TeamSpaceArgs
+from components.teams import TeamSpace
+from examples.team_space.team_space import team_space
+from packs.errors import PlanErrors
 from stacks.contract import SCHEMA_VERSION, ContractError, cluster_from_reference, parse_outputs
 from tests.mocks import GraphMocks, is_secret, resolve, settle, validate_objects
 
@@ -77,22 +80,28 @@ def test_invalid_contract_fields_are_named() -> None:
         parse_outputs({k: v for k, v in contract().items() if k != "kubeconfig"}, "s", "c")
 
 
-def test_team_space_objects_are_valid_and_ordered(mocks: GraphMocks) -> None:
-    reference(mocks, {"dev-eks": contract()})
-    ref = cluster_from_reference("acme/strata/dev", "dev-eks")
-    TeamSpace("payments", TeamSpaceArgs(team="payments", admin_group="payments-admins"), provider=ref.provider)
+def test_a_teams_own_stack_builds_its_checked_space(mocks: GraphMocks) -> None:
+    """examples/team_space: the team's file checked against dev, the cluster by reference, the same TeamSpace."""
+    reference(mocks, {"dev-gke": contract(name="dev-gke", target="gke")})
+    ref = cluster_from_reference("acme/strata/dev", "dev-gke")
+    space, handles = team_space("dev", "dev-gke", "checkout")
+    TeamSpace(space, ref.provider, handles=handles)
     settle()
-    assert validate_objects(mocks, "1.31") == 5
-    ns = mocks.named("payments-ns")
-    for name in ("payments-quota", "payments-limits", "payments-admins", "payments-default-deny"):
-        obj = mocks.named(name)
+    assert validate_objects(mocks, "1.34") == 6  # namespace, quota, limits, policy, two bindings
+    ns = mocks.named("checkout-dev-gke-checkout-ns")
+    for suffix in ("quota", "limits", "default-deny", "admin-binding", "view-binding"):
+        obj = mocks.named(f"checkout-dev-gke-checkout-{suffix}")
         assert ns.urn in obj.dependencies
-        assert obj.inputs["metadata"]["namespace"] == "payments"
-        assert obj.provider.startswith(mocks.named("dev-eks-k8s").urn)
-    policy = mocks.named("payments-default-deny").inputs["spec"]
-    assert policy["podSelector"] == {} and policy["policyTypes"] == ["Ingress", "Egress"]
+        assert obj.inputs["metadata"]["namespace"] == "checkout"
+        assert obj.provider.startswith(mocks.named("dev-gke-k8s").urn)
+    binding = mocks.named("checkout-dev-gke-checkout-admin-binding").inputs
+    assert binding["subjects"][0]["name"] == "checkout-admins@example.com"
 
 
-def test_team_space_rejects_bad_quantities() -> None:
-    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
-        TeamSpaceArgs(team="payments", admin_group="g", cpu="lots")
+def test_a_teams_own_stack_is_held_to_the_ceilings(tmp_path: Path) -> None:
+    from examples.team_space.team_space import HERE
+
+    text = (HERE / "teams" / "checkout.yaml").read_text().replace('cpu: "4"', 'cpu: "40"')
+    (tmp_path / "checkout.yaml").write_text(text)
+    with pytest.raises(PlanErrors, match=r"checkout.yaml: environments.dev.quota.cpu: team checkout asks for 40 CPU"):
+        team_space("dev", "dev-gke", "checkout", tmp_path)

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from; the rest of the repository (tests, docs, bench) is not part of the package.
-SOURCES = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks")
+SOURCES = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks", "teams")
 OFFLINE_HINTS = (
     "Could not find a version",
     "No matching distribution",
@@ -76,6 +76,7 @@ def test_wheel_install_plans_every_embedded_environment(tmp_path: Path) -> None:
     wheel = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "stacks/config/inventories/edge-sites.csv" in names, "the edge inventory is not in the wheel"
+    assert "teams/storefront.yaml" in names, "the team files are not in the wheel"
 
     python = _fresh_venv(tmp_path)
     subprocess.run(
@@ -87,7 +88,11 @@ def test_wheel_install_plans_every_embedded_environment(tmp_path: Path) -> None:
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STRATA_CONFIG_DIR", "STRATA_PACKS_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "STRATA_CONFIG_DIR", "STRATA_PACKS_DIR", "STRATA_TEAMS_DIR")
+    }
     strata = python.parent / "strata"
 
     where = subprocess.run(
@@ -113,3 +118,5 @@ def test_wheel_install_plans_every_embedded_environment(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
         plan = json.loads(done.stdout)
         assert len(plan["clusters"]) == clusters
+        if environment == "local":  # the shipped team file reaches the installed environments
+            assert [t["team"] for t in plan["clusters"][0]["teams"]] == ["storefront"]

@@ -229,3 +229,43 @@ def test_absent_inputs_are_judged_at_the_cloud_default(
     found = {name for name, p in registered["policies"].items()
              if isinstance(p, ResourceValidationPolicy) and _validate(p, resource_type, {}, True, PROD)}
     assert found == expected
+
+
+def _from_mocks(mocks: Any) -> list[PolicyResource]:
+    return [_resource(r.typ, r.name, r.inputs) for r in mocks.resources if r.custom]
+
+
+@pytest.mark.parametrize(("deny", "load_balancers"), [(True, 0), (False, 0), (True, 1)])
+def test_the_pack_sees_real_team_spaces(
+    registered: dict[str, Any], mocks: Any, deny: bool, load_balancers: int
+) -> None:
+    """What a TeamSpace registers is judged by the stack policies as the offline check judges its plan."""
+    import pulumi_kubernetes as k8s
+
+    from components.team_spec import AccessPlan, LimitDefaults, NamespacePlan, TeamSpacePlan
+    from components.teams import TeamSpace
+    from packs.model import Target
+    from tests.mocks import settle
+
+    space = TeamSpacePlan(
+        team="payments",
+        file="teams/payments.yaml",
+        cluster="ops",
+        target=Target.EXISTING,
+        namespaces=(NamespacePlan("payments", "2", "4Gi", 20, "10Gi", load_balancers),),
+        limits=LimitDefaults(),
+        access=AccessPlan("rolebinding", "payments-admins"),
+        default_deny=deny,
+    )
+    TeamSpace(space, k8s.Provider("ops-k8s", render_yaml_to_directory="out"))
+    settle()
+    resources = _from_mocks(mocks)
+    guardrails = _stack(registered["policies"]["team-namespace-guardrails"], resources)
+    assert [m for m, _ in guardrails] == ([] if deny else [
+        "team payments's namespace has no default-deny NetworkPolicy; "
+        + RULES["team-namespace-guardrails"].fix
+    ])
+    service = _resource("kubernetes:core/v1:Service", "web",
+                        {"metadata": {"name": "web", "namespace": "payments"}, "spec": {"type": "LoadBalancer"}})
+    lbs = _stack(registered["policies"]["team-load-balancer"], [*resources, service])
+    assert bool(lbs) is (load_balancers == 0)

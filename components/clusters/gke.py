@@ -271,6 +271,12 @@ class GkeCluster(ClusterComponent):
                 if spec.master_authorized_networks
                 else None
             ),
+            # Google Groups for RBAC: RoleBindings to a Google group (team spaces) hold only through this group.
+            authenticator_groups_config=(
+                container.ClusterAuthenticatorGroupsConfigArgs(security_group=spec.rbac_security_group)
+                if spec.rbac_security_group
+                else None
+            ),
             datapath_provider=net.datapath_provider,
             # Dataplane V2 enforces NetworkPolicy itself and refuses Calico; the legacy dataplane enforces it
             # only with Calico, and packs (team spaces' default-deny) rely on enforcement either way.

@@ -512,6 +512,12 @@ class GkeClusterSpec(ClusterSpec):
     private_endpoint: bool = Field(default=False, description="Control plane reachable only privately.")
     master_ipv4_cidr: Cidr = Field(default="172.16.0.0/28", description="Control plane /28 for private clusters.")
     master_authorized_networks: tuple[Cidr, ...] = Field(default=(), description="CIDRs allowed to reach the API.")
+    rbac_security_group: str | None = Field(
+        default=None,
+        pattern=r"^gke-security-groups@[^@\s]+\.[^@\s]+$",
+        description="Google Groups for RBAC: gke-security-groups@<your domain>, the Google group whose member groups "
+        "RoleBindings may name (team files bind Google groups; without it GKE ignores them).",
+    )
     node_pools: tuple[GkeNodePool, ...] = Field(min_length=1, description="Node pools; one has system: true.")
 
     settings_model: ClassVar[type[BaseModel] | None] = GkeSettings

@@ -1,4 +1,5 @@
-"""An application team's stack: a platform cluster by stack reference, and the team's space on it."""
+"""An application team's stack: its team file checked against the platform, the cluster by stack reference, and
+the same TeamSpace the platform's environment stacks build."""
 
 import sys
 from pathlib import Path
@@ -12,20 +13,19 @@ if not under_engine():
 
 import pulumi
 
-from examples.team_space.team_space import TeamSpace, TeamSpaceArgs
+from components.teams import TeamSpace
+from examples.team_space.team_space import HERE, team_space
+from packs.errors import PlanErrors
 from stacks.contract import cluster_from_reference
 
 config = pulumi.Config()
-cluster = cluster_from_reference(config.require("platformStack"), config.require("cluster"))
-space = TeamSpace(
-    config.require("team"),
-    TeamSpaceArgs(
-        team=config.require("team"),
-        admin_group=config.require("adminGroup"),
-        cpu=config.get("cpu") or "4",
-        memory=config.get("memory") or "8Gi",
-    ),
-    provider=cluster.provider,
-)
-pulumi.export("namespace", space.namespace.metadata.name)
+cluster_name = config.require("cluster")
+try:
+    teams_dir = Path(config.get("teamsDir") or HERE / "teams")
+    space, handles = team_space(config.require("environment"), cluster_name, config.require("team"), teams_dir)
+except PlanErrors as exc:
+    raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n{exc}") from None
+cluster = cluster_from_reference(config.require("platformStack"), cluster_name)
+TeamSpace(space, cluster.provider, handles={**handles, **(config.get_object("clusterHandles") or {})})
+pulumi.export("namespaces", [ns.name for ns in space.namespaces])
 pulumi.export("cluster", cluster.outputs.apply(lambda o: {"name": o.name, "target": o.target.value}))

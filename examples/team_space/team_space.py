@@ -1,115 +1,41 @@
-"""A team's space on a shared cluster: namespace, quota, default limits, admin binding, default-deny network.
+"""What an application team's own stack needs from strata: its checked team space, and the cluster's handles.
 
-This is what an application team builds on a platform cluster it does not own. Everything goes through
-the provider obtained from the platform's stack contract, and every namespaced object depends on the
-namespace, so nothing is ever applied before the namespace it lives in exists.
+The team's file is checked against the platform's environment by the very check ``strata plan`` runs (ceilings,
+namespaces, groups, variables, policy); a mistake stops the stack before anything is created, naming the file,
+the field and the limit.
 """
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
+from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from components.clusters.spec import AksClusterSpec, EksClusterSpec
+from components.team_spec import TeamSpacePlan
+from packs.errors import PlanError, PlanErrors
+from stacks.environment import CONFIG_DIR
+from stacks.plan import plan_environment
 
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
-
-
-class TeamSpaceArgs(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    team: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Team name; the namespace.")
-    admin_group: str = Field(min_length=1, description="Identity-provider group bound to the namespace admin role.")
-    cpu: str = Field(default="4", description="CPU quota (requests and limits).")
-    memory: str = Field(default="8Gi", description="Memory quota (requests and limits).")
-    pods: int = Field(default=50, ge=1, description="Pod count quota.")
-
-    @field_validator("cpu", "memory")
-    @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not _QUANTITY.match(value):
-            raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 4, 8Gi)")
-        return value
+HERE = Path(__file__).resolve().parent
 
 
-class TeamSpace(pulumi.ComponentResource):
-    def __init__(
-        self, name: str, args: TeamSpaceArgs, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("strata:examples:TeamSpace", name, None, opts)
-        team = args.team
-        base = pulumi.ResourceOptions(parent=self, provider=provider)
-        labels = {"app.kubernetes.io/managed-by": "strata", "strata.io/team": team}
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=team,
-                labels={**labels, "pod-security.kubernetes.io/enforce": "restricted"},
-            ),
-            opts=base,
+def team_space(
+    environment: str, cluster: str, team: str, teams_dir: Path = HERE / "teams", config_dir: Path = CONFIG_DIR
+) -> tuple[TeamSpacePlan, dict[str, Any]]:
+    """The team's checked space on ``cluster``, and the cloud handles a TeamSpace needs there (EKS: the cluster's
+    cloud name and region; AKS: its name and resource group when the environment names one)."""
+    planned = plan_environment(environment, cluster, config_dir=config_dir, teams_dir=teams_dir)
+    (cp,) = planned.clusters
+    space = next((s for s in cp.teams if s.team == team), None)
+    if space is None:
+        raise PlanErrors(
+            [PlanError(str(teams_dir / f"{team}.yaml"), f"environments.{environment}",
+                       f"team {team} does not land on cluster {cluster}", cluster)]
         )
-        inside = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[self.namespace]))
-        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=team, labels=labels)  # noqa: E731
-        self.quota = k8s.core.v1.ResourceQuota(
-            f"{name}-quota",
-            metadata=meta("team-quota"),
-            spec=k8s.core.v1.ResourceQuotaSpecArgs(
-                hard={
-                    "requests.cpu": args.cpu,
-                    "limits.cpu": args.cpu,
-                    "requests.memory": args.memory,
-                    "limits.memory": args.memory,
-                    "pods": str(args.pods),
-                }
-            ),
-            opts=inside,
-        )
-        self.limits = k8s.core.v1.LimitRange(
-            f"{name}-limits",
-            metadata=meta("team-defaults"),
-            spec=k8s.core.v1.LimitRangeSpecArgs(
-                limits=[
-                    k8s.core.v1.LimitRangeItemArgs(
-                        type="Container",
-                        default={"cpu": "500m", "memory": "512Mi"},
-                        default_request={"cpu": "100m", "memory": "128Mi"},
-                    )
-                ]
-            ),
-            opts=inside,
-        )
-        self.admins = k8s.rbac.v1.RoleBinding(
-            f"{name}-admins",
-            metadata=meta("team-admins"),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="admin"),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(api_group="rbac.authorization.k8s.io", kind="Group", name=args.admin_group)
-            ],
-            opts=inside,
-        )
-        self.default_deny = k8s.networking.v1.NetworkPolicy(
-            f"{name}-default-deny",
-            metadata=meta("default-deny"),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress", "Egress"],
-                # DNS stays open: without it every workload fails in a way that looks like a network outage.
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": "kube-system"}
-                                )
-                            )
-                        ],
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
-                        ],
-                    )
-                ],
-            ),
-            opts=inside,
-        )
-        self.register_outputs({"namespace": self.namespace.metadata.name})
+    spec = cp.entry.spec
+    handles: dict[str, Any] = {}
+    if isinstance(spec, EksClusterSpec):
+        handles = {"cluster_name": spec.cloud_name, "region": spec.region}
+    elif isinstance(spec, AksClusterSpec) and spec.resource_group is not None:
+        handles = {"cluster_name": spec.cloud_name, "resource_group_name": spec.resource_group}
+    return space, handles
