@@ -26,6 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.clusters.contract import AksHandles, EksHandles, Handles
 from components.lifecycle import aliases, fixed_name
 from components.team_spec import TeamSpacePlan, namespace_object, namespaced_objects
 from packs.model import Target
@@ -61,21 +62,20 @@ def aks_assignment_name(plan: TeamSpacePlan, namespace: str, role: str, principa
 class TeamSpace(pulumi.ComponentResource):
     """One team on one cluster (type ``strata:teams:TeamSpace``).
 
-    ``handles`` are the cluster's cloud handles (``ClusterContract.handles``): EKS needs ``cluster_name`` and
-    ``region``; AKS with Azure RBAC needs ``cluster_id``, or ``cluster_name`` and ``resource_group_name`` (the
-    subscription is the Azure provider's).
+    ``handles`` are the cluster's cloud handles (``ClusterContract.handles``): EKS access entries need
+    :class:`EksHandles` (cloud name, region); Azure RBAC role assignments need :class:`AksHandles` (name,
+    resource group; the subscription is the Azure provider's). RoleBindings need none.
     """
 
     def __init__(
         self,
         plan: TeamSpacePlan,
         provider: k8s.Provider,
-        handles: Mapping[str, pulumi.Input[Any]] | None = None,
+        handles: Handles = None,
         depends_on: Sequence[pulumi.Resource] = (),
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        handles = dict(handles or {})
         _validate(plan, handles)
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases(plan.former_names)))
         super().__init__("strata:teams:TeamSpace", plan.name, None, opts)
@@ -98,24 +98,20 @@ class TeamSpace(pulumi.ComponentResource):
                 self.objects.append(_kubernetes(f"{name}-{ns.name}-{_suffix(child)}", child, inside))
         cloud = pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *self.namespaces.values()])
         self.access: list[pulumi.CustomResource] = []
-        if plan.access.kind == "eks-access-entry":
+        if isinstance(handles, EksHandles) and plan.access.kind == "eks-access-entry":
             self.access = _eks(plan, handles, dict(tags or {}), cloud)
-        elif plan.access.kind == "azure-rbac":
+        elif isinstance(handles, AksHandles) and plan.access.kind == "azure-rbac":
             self.access = _aks(plan, handles, cloud)
         self.register_outputs({"namespaces": [ns.name for ns in plan.namespaces]})
 
 
-def _validate(plan: TeamSpacePlan, handles: Mapping[str, Any]) -> None:
+def _validate(plan: TeamSpacePlan, handles: Handles) -> None:
     """Everything a cloud access kind needs, before the first child."""
-    missing: list[str] = []
-    if plan.access.kind == "eks-access-entry":
-        missing = [k for k in ("cluster_name", "region") if handles.get(k) is None]
-    elif plan.access.kind == "azure-rbac" and handles.get("cluster_id") is None:
-        missing = [k for k in ("cluster_name", "resource_group_name") if handles.get(k) is None]
-    if missing:
+    needed = {"eks-access-entry": EksHandles, "azure-rbac": AksHandles}.get(plan.access.kind)
+    if needed is not None and not isinstance(handles, needed):
         raise TeamSpaceError(
-            f"team {plan.team} on cluster {plan.cluster} ({plan.target.value}): the cluster handles lack "
-            f"{', '.join(missing)}, which the team's {plan.access.kind} access needs; pass the cluster's "
+            f"team {plan.team} on cluster {plan.cluster} ({plan.target.value}): the team's {plan.access.kind} "
+            f"access needs the cluster's {needed.__name__} (got {type(handles).__name__}); pass the cluster's "
             "ClusterContract.handles"
         )
     if plan.target is Target.EKS and plan.access.kind != "eks-access-entry":
@@ -149,7 +145,7 @@ def _kubernetes(name: str, obj: Mapping[str, Any], opts: pulumi.ResourceOptions)
 
 
 def _eks(
-    plan: TeamSpacePlan, handles: Mapping[str, Any], tags: Mapping[str, str], opts: pulumi.ResourceOptions
+    plan: TeamSpacePlan, handles: EksHandles, tags: Mapping[str, str], opts: pulumi.ResourceOptions
 ) -> list[pulumi.CustomResource]:
     """An access entry per principal, and its policy scoped to the team's namespaces on this cluster.
 
@@ -167,42 +163,38 @@ def _eks(
             continue
         entry = eks.AccessEntry(
             f"{plan.name}-{role}-access",
-            cluster_name=handles["cluster_name"],
+            cluster_name=handles.cluster_name,
             principal_arn=principal,
             type="STANDARD",
-            region=handles["region"],
+            region=handles.region,
             tags={**tags, "strata-team": plan.team},
             opts=fixed_name(opts),
         )
         association = eks.AccessPolicyAssociation(
             f"{plan.name}-{role}-policy",
-            cluster_name=handles["cluster_name"],
+            cluster_name=handles.cluster_name,
             principal_arn=entry.principal_arn,
             policy_arn=f"arn:{_partition(principal)}:eks::aws:cluster-access-policy/{EKS_POLICIES[role]}",
             access_scope=eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=namespaces),
-            region=handles["region"],
+            region=handles.region,
             opts=fixed_name(opts),
         )
         out += [entry, association]
     return out
 
 
-def _aks(plan: TeamSpacePlan, handles: Mapping[str, Any], opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
+def _aks(plan: TeamSpacePlan, handles: AksHandles, opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
     """Role assignments of the team's Entra groups at each namespace's scope (Azure RBAC for Kubernetes)."""
     from pulumi_azure_native import authorization
 
     client = authorization.get_client_config_output()
-    cluster_id: pulumi.Output[str] = (
-        pulumi.Output.from_input(handles["cluster_id"])
-        if handles.get("cluster_id") is not None
-        else pulumi.Output.concat(
-            "/subscriptions/",
-            client.subscription_id,
-            "/resourceGroups/",
-            handles["resource_group_name"],
-            "/providers/Microsoft.ContainerService/managedClusters/",
-            handles["cluster_name"],
-        )
+    cluster_id = pulumi.Output.concat(
+        "/subscriptions/",
+        client.subscription_id,
+        "/resourceGroups/",
+        handles.resource_group_name,
+        "/providers/Microsoft.ContainerService/managedClusters/",
+        handles.cluster_name,
     )
     subscription = cluster_id.apply(lambda i: i.split("/")[2])
     out: list[pulumi.CustomResource] = []
@@ -226,3 +218,21 @@ def _aks(plan: TeamSpacePlan, handles: Mapping[str, Any], opts: pulumi.ResourceO
                 )
             )
     return out
+
+
+def handles_from(target: Target, values: Mapping[str, str]) -> Handles:
+    """Typed cloud handles from plain values (a team-run stack's spec or config), for clusters it does not own.
+
+    An unknown or incomplete set gives ``None``; :class:`TeamSpace` then names what is missing before creating
+    anything."""
+    out = pulumi.Output.from_input
+    try:
+        if target is Target.EKS:
+            return EksHandles(cluster_name=out(values["cluster_name"]), region=out(values["region"]))
+        if target is Target.AKS:
+            return AksHandles(
+                cluster_name=out(values["cluster_name"]), resource_group_name=out(values["resource_group_name"])
+            )
+    except KeyError:
+        return None
+    return None

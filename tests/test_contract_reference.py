@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.teams import TeamSpace
+from components.teams import TeamSpace, handles_from
 from examples.team_space.team_space import team_space
 from packs.errors import PlanErrors
 from stacks.contract import SCHEMA_VERSION, ContractError, cluster_from_reference, parse_outputs
@@ -85,7 +85,7 @@ def test_a_teams_own_stack_builds_its_checked_space(mocks: GraphMocks) -> None:
     reference(mocks, {"dev-gke": contract(name="dev-gke", target="gke")})
     ref = cluster_from_reference("acme/strata/dev", "dev-gke")
     space, handles = team_space("dev", "dev-gke", "checkout")
-    TeamSpace(space, ref.provider, handles=handles)
+    TeamSpace(space, ref.provider, handles=handles_from(space.target, handles))
     settle()
     assert validate_objects(mocks, "1.34") == 6  # namespace, quota, limits, policy, two bindings
     ns = mocks.named("checkout-dev-gke-checkout-ns")

@@ -13,7 +13,7 @@ if not under_engine():
 
 import pulumi
 
-from components.teams import TeamSpace
+from components.teams import TeamSpace, handles_from
 from examples.team_space.team_space import HERE, team_space
 from packs.errors import PlanErrors
 from stacks.contract import cluster_from_reference
@@ -26,6 +26,7 @@ try:
 except PlanErrors as exc:
     raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n{exc}") from None
 cluster = cluster_from_reference(config.require("platformStack"), cluster_name)
-TeamSpace(space, cluster.provider, handles={**handles, **(config.get_object("clusterHandles") or {})})
+given = {**handles, **(config.get_object("clusterHandles") or {})}
+TeamSpace(space, cluster.provider, handles=handles_from(space.target, given))
 pulumi.export("namespaces", [ns.name for ns in space.namespaces])
 pulumi.export("cluster", cluster.outputs.apply(lambda o: {"name": o.name, "target": o.target.value}))

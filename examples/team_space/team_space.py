@@ -8,7 +8,6 @@ the field and the limit.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from components.clusters.spec import AksClusterSpec, EksClusterSpec
 from components.team_spec import TeamSpacePlan
@@ -21,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 def team_space(
     environment: str, cluster: str, team: str, teams_dir: Path = HERE / "teams", config_dir: Path = CONFIG_DIR
-) -> tuple[TeamSpacePlan, dict[str, Any]]:
+) -> tuple[TeamSpacePlan, dict[str, str]]:
     """The team's checked space on ``cluster``, and the cloud handles a TeamSpace needs there (EKS: the cluster's
     cloud name and region; AKS: its name and resource group when the environment names one)."""
     planned = plan_environment(environment, cluster, config_dir=config_dir, teams_dir=teams_dir)
@@ -33,7 +32,7 @@ def team_space(
                        f"team {team} does not land on cluster {cluster}", cluster)]
         )
     spec = cp.entry.spec
-    handles: dict[str, Any] = {}
+    handles: dict[str, str] = {}
     if isinstance(spec, EksClusterSpec):
         handles = {"cluster_name": spec.cloud_name, "region": spec.region}
     elif isinstance(spec, AksClusterSpec) and spec.resource_group is not None:
