@@ -136,7 +136,7 @@ def check(
             envvar="STRATA_TEAMS_DIR",
             file_okay=False,
             exists=True,
-            help="Folder of team files (<team>.yaml); default: teams/ at the project root.",
+            help="Folder of team files (<team>.yaml); default: teams/ beside the config folder.",
         ),
     ] = None,
 ) -> None:

@@ -59,7 +59,7 @@ TeamsDir = Annotated[
         envvar="STRATA_TEAMS_DIR",
         file_okay=False,
         exists=True,
-        help="Folder of team files (<team>.yaml); default: teams/ at the project root.",
+        help="Folder of team files (<team>.yaml); default: teams/ beside the config folder.",
     ),
 ]
 

@@ -217,14 +217,13 @@ def teams_dir_for(config_dir: Path) -> Path:
     """Where the team files of environments in ``config_dir`` live, unless ``--teams-dir`` says otherwise.
 
     ``STRATA_TEAMS_DIR`` first (read by ``strata`` and by the program alike, so a plan and ``pulumi up`` see the
-    same teams); then ``teams/`` at the project root: beside ``stacks/`` for a ``stacks/config`` folder (strata's
-    own layout, also inside the wheel), else beside the config folder.
+    same teams); then the ``teams/`` folder beside the config folder (``stacks/teams`` for strata's own
+    ``stacks/config``, in the source tree and inside the wheel alike: one rule, no special case).
     """
     named = os.environ.get("STRATA_TEAMS_DIR")
     if named:
         return Path(named)
-    root = config_dir.parent.parent if config_dir.parent.name == "stacks" else config_dir.parent
-    return root / "teams"
+    return config_dir.parent / "teams"
 
 
 def display_path(path: Path) -> str:

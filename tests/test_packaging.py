@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the wheel is built from; the rest of the repository (tests, docs, bench) is not part of the package.
-SOURCES = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks", "teams")
+SOURCES = ("pyproject.toml", "README.md", "components", "packs", "policy", "stacks")
 OFFLINE_HINTS = (
     "Could not find a version",
     "No matching distribution",
@@ -76,7 +76,7 @@ def test_wheel_install_plans_every_embedded_environment(tmp_path: Path) -> None:
     wheel = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "stacks/config/inventories/edge-sites.csv" in names, "the edge inventory is not in the wheel"
-    assert "teams/storefront.yaml" in names, "the team files are not in the wheel"
+    assert "stacks/teams/storefront.yaml" in names, "the team files are not in the wheel"
 
     python = _fresh_venv(tmp_path)
     subprocess.run(

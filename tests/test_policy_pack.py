@@ -249,7 +249,7 @@ def test_the_pack_sees_real_team_spaces(
 
     space = TeamSpacePlan(
         team="payments",
-        file="teams/payments.yaml",
+        file="stacks/teams/payments.yaml",
         cluster="ops",
         target=Target.EXISTING,
         namespaces=(NamespacePlan("payments", "2", "4Gi", 20, "10Gi", load_balancers),),

@@ -72,20 +72,21 @@ def test_error_example_is_the_real_output(tmp_path: Path, monkeypatch: pytest.Mo
 def test_team_example_is_the_shipped_file_and_its_errors_are_real(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's team file is teams/storefront.yaml; its error block is what the plan prints for the mistakes."""
+    """The README's team file is stacks/teams/storefront.yaml; its error block is what the plan prints for the
+    mistakes."""
     root = Path(__file__).resolve().parents[1]
     shown = _yaml_block("## Team self-service")
-    assert shown == yaml.safe_load((root / "teams" / "storefront.yaml").read_text())
+    assert shown == yaml.safe_load((root / "stacks" / "teams" / "storefront.yaml").read_text())
     section = README.split("## Team self-service", 1)[1].split("`strata plan --env local` prints:", 1)[1]
     expected = re.search(r"```\n(.*?)```", section, re.S).group(1).strip()
     config = tmp_path / "stacks" / "config"
     config.mkdir(parents=True)
     (config / "Pulumi.local.yaml").write_text((CONFIG_DIR / "Pulumi.local.yaml").read_text())
-    (tmp_path / "teams").mkdir()
-    text = (root / "teams" / "storefront.yaml").read_text()
+    (tmp_path / "stacks" / "teams").mkdir()
+    text = (root / "stacks" / "teams" / "storefront.yaml").read_text()
     mistakes = text.replace('cpu: "2"', 'cpu: "24"')
     mistakes = mistakes.replace("envoy-gateway.log_level: info", "envoy-gateway.replicas: 9")
-    (tmp_path / "teams" / "storefront.yaml").write_text(mistakes)
+    (tmp_path / "stacks" / "teams" / "storefront.yaml").write_text(mistakes)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STRATA_TEAMS_DIR", raising=False)
     result = CliRunner().invoke(app, ["plan", "--env", "local", "--config-dir", "stacks/config"])

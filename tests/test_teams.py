@@ -1,6 +1,6 @@
 """Team self-service: team files checked as strictly as environments, and the TeamSpace they build.
 
-Every case runs in a temporary project (``stacks/config/Pulumi.t.yaml`` and ``teams/*.yaml``) against the real
+Every case runs in a temporary project (``stacks/config/Pulumi.t.yaml`` and ``stacks/teams/*.yaml``) against the real
 catalogue: the shipped ``dev`` environment (one cluster on each cloud) plus an adopted cluster, so a team lands on
 every kind of target.
 """
@@ -71,7 +71,7 @@ def write(root: Path, env: dict[str, Any], teams: dict[str, dict[str, Any]]) -> 
     config = root / "stacks" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": {f"strata:{k}": v for k, v in env.items()}}))
-    folder = root / "teams"
+    folder = root / "stacks" / "teams"
     folder.mkdir(exist_ok=True)
     for old in folder.glob("*.yaml"):
         old.unlink()
@@ -117,12 +117,16 @@ def test_a_team_lands_on_every_target_with_its_access(project: Path) -> None:
     }
     assert spaces["dev-gke"][0].access.admin == "shop@example.com"
     assert spaces["ops"][0].access.view == "shop-devs"
-    assert spaces["dev-eks"][0].file == "teams/shop.yaml"
+    assert spaces["dev-eks"][0].file == "stacks/teams/shop.yaml"
 
 
-def test_teams_folder_is_beside_stacks() -> None:
-    assert teams_dir_for(ROOT / "stacks" / "config") == ROOT / "teams"
+def test_teams_folder_is_beside_the_config_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRATA_TEAMS_DIR", raising=False)
+    assert teams_dir_for(ROOT / "stacks" / "config") == ROOT / "stacks" / "teams"
+    assert (ROOT / "stacks" / "teams" / "payments.yaml").is_file()
     assert teams_dir_for(Path("/srv/infra/config")) == Path("/srv/infra/teams")
+    monkeypatch.setenv("STRATA_TEAMS_DIR", "/srv/teams")
+    assert teams_dir_for(Path("/srv/infra/config")) == Path("/srv/teams")
 
 
 # --------------------------------------------------------------------------------------------- ceilings
@@ -141,7 +145,8 @@ def test_teams_folder_is_beside_stacks() -> None:
 def test_each_ceiling_is_enforced_per_cluster(project: Path, quota: dict[str, Any], field: str, limit: str) -> None:
     found = only(errors(project, {"shop": team(quota=quota)}), f"environments.t.quota.{field}")
     assert {e.cluster for e in found} == {"dev-eks", "dev-aks", "dev-gke", "ops"}
-    assert all(e.file == "teams/shop.yaml" and limit in e.message and "Pulumi.t.yaml" in e.message for e in found)
+    shop = "stacks/teams/shop.yaml"
+    assert all(e.file == shop and limit in e.message and "Pulumi.t.yaml" in e.message for e in found)
 
 
 def test_quotas_add_up_over_the_namespaces_of_a_cluster(project: Path) -> None:
@@ -183,7 +188,7 @@ def test_production_defaults_are_strict(project: Path) -> None:
 def test_a_cluster_that_does_not_exist(project: Path) -> None:
     found = errors(project, {"shop": team(selector=None, clusters=["dev-ekss"])})
     assert [str(e) for e in found] == [
-        "teams/shop.yaml: environments.t.clusters[0]: no cluster 'dev-ekss' in environment t (dev-eks, dev-aks, "
+        "stacks/teams/shop.yaml: environments.t.clusters[0]: no cluster 'dev-ekss' in environment t (dev-eks, dev-aks, "
         "dev-gke, ops); did you mean 'dev-eks' or 'dev-aks' or 'dev-gke'?"
     ]
 
@@ -196,7 +201,7 @@ def test_a_selector_that_matches_nothing(project: Path) -> None:
 
 def test_the_file_is_named_after_the_team(project: Path) -> None:
     found = errors(project, {"shop": team("other")})
-    assert [(e.file, e.path) for e in found] == [("teams/shop.yaml", "team")]
+    assert [(e.file, e.path) for e in found] == [("stacks/teams/shop.yaml", "team")]
 
 
 def test_an_unknown_environment_and_field(project: Path) -> None:
@@ -214,8 +219,8 @@ def test_an_unknown_environment_and_field(project: Path) -> None:
 def test_a_namespace_two_teams_claim(project: Path) -> None:
     found = errors(project, {"shop": team(), "web": team("web", namespaces=[{"name": "shop"}])})
     first = only(found, "environments.t.namespaces[0].name")
-    assert {e.file for e in first} == {"teams/web.yaml"}
-    assert "already claimed at teams/shop.yaml: environments.t.namespaces[0].name" in first[0].message
+    assert {e.file for e in first} == {"stacks/teams/web.yaml"}
+    assert "already claimed at stacks/teams/shop.yaml: environments.t.namespaces[0].name" in first[0].message
 
 
 def test_a_namespace_a_pack_owns(project: Path) -> None:
@@ -248,13 +253,13 @@ def test_google_groups_need_the_clusters_security_group(project: Path) -> None:
     assert [(e.file, e.path) for e in found] == [
         ("stacks/config/Pulumi.t.yaml", 'config."strata:clusters"[2].rbac_security_group')
     ]
-    assert "teams/shop.yaml" in found[0].message
+    assert "stacks/teams/shop.yaml" in found[0].message
 
 
 def test_an_iam_principal_belongs_to_one_team(project: Path) -> None:
     found = errors(project, {"shop": team(), "web": team("web")})
     assert [(e.file, e.path, e.cluster) for e in found] == [
-        ("teams/web.yaml", "environments.t.groups.eks.admin", "dev-eks")
+        ("stacks/teams/web.yaml", "environments.t.groups.eks.admin", "dev-eks")
     ]
 
 
@@ -274,7 +279,7 @@ def test_a_team_sets_an_exposed_variable(project: Path) -> None:
     ops = next(cp for cp in result.clusters if cp.entry.spec.name == "ops")
     pack = ops.plan.pack("envoy-gateway")
     origin = next(o for o in pack.provenance.values() if o.source == "team-variable")
-    assert (origin.file, origin.path) == ("teams/shop.yaml", "environments.t.variables.envoy-gateway.log_level")
+    assert (origin.file, origin.path) == ("stacks/teams/shop.yaml", "environments.t.variables.envoy-gateway.log_level")
     assert "debug" in json.dumps(pack.values)
 
 
@@ -311,8 +316,9 @@ def test_two_teams_setting_one_variable_differently(project: Path) -> None:
     web = team("web", selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "info"})
     web["environments"]["t"]["groups"]["eks"]["admin"] = "arn:aws:iam::111122223333:role/web-admins"
     found = errors(project, {"shop": shop, "web": web})
-    assert [(e.file, e.path) for e in found] == [("teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")]
-    assert "teams/shop.yaml: environments.t.variables.envoy-gateway.log_level" in found[0].message
+    where = ("stacks/teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")
+    assert [(e.file, e.path) for e in found] == [where]
+    assert "stacks/teams/shop.yaml: environments.t.variables.envoy-gateway.log_level" in found[0].message
     web["environments"]["t"]["variables"] = {"envoy-gateway.log_level": "debug"}
     assert plan(project, {"shop": shop, "web": web}).clusters  # agreeing is fine
 
@@ -358,7 +364,7 @@ def test_check_applies_the_team_rules(project: Path) -> None:
     findings = [f for f in json.loads(done.stdout)["findings"] if f["rule"] == "team-namespace-guardrails"]
     assert {f["cluster"] for f in findings} == {"dev-eks", "dev-aks", "dev-gke", "ops"}
     assert {(f["file"], f["path"], f["level"]) for f in findings} == {
-        ("teams/shop.yaml", "environments.t.default_deny", "advisory")
+        ("stacks/teams/shop.yaml", "environments.t.default_deny", "advisory")
     }
     write(project, base_env(), {"shop": team()})
     done = runner.invoke(app, ["check", "--env", "t", "--config-dir", "stacks/config", "--json"])
@@ -464,7 +470,8 @@ def test_adding_a_cluster_renames_nothing(project: Path) -> None:
 def test_bad_team_files_register_nothing(project: Path) -> None:
     config = write(project, base_env(), {"shop": team(quota={"cpu": "99", "memory": "1Gi"})})
     mocks = GraphMocks()
-    with pytest.raises(pulumi.RunError, match=r"teams/shop\.yaml: environments\.t\.quota\.cpu: team shop asks for 99"):
+    asks = r"stacks/teams/shop\.yaml: environments\.t\.quota\.cpu: team shop asks for 99"
+    with pytest.raises(pulumi.RunError, match=asks):
         run_program(config, mocks)
     settle()
     assert mocks.resources == []
@@ -504,7 +511,8 @@ def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
 
     namespaces = (NamespacePlan("shop", "1", "1Gi", 1, "1Gi", 0),)
     first = TeamSpacePlan(
-        "shop", "teams/shop.yaml", "dev-aks", Target.AKS, namespaces, LimitDefaults(), AccessPlan("azure-rbac", ENTRA)
+        "shop", "stacks/teams/shop.yaml", "dev-aks", Target.AKS, namespaces, LimitDefaults(),
+        AccessPlan("azure-rbac", ENTRA),
     )
     renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
     assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
