@@ -209,8 +209,6 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 #: The folder holding strata's own ``stacks/`` and ``packs/``: shipped files are shown relative to it.
 PROJECT_ROOT = CONFIG_DIR.parent.parent
-#: Team files shipped with strata (top level, beside ``stacks/``).
-TEAMS_DIR = PROJECT_ROOT / "teams"
 
 
 def teams_dir_for(config_dir: Path) -> Path:
