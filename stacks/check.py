@@ -41,13 +41,7 @@ def run_check(
         environment = load_environment(env, config_dir)
         entries = environment.clusters
         if cluster is not None:
-            try:
-                entries = (environment.cluster(cluster),)
-            except KeyError:
-                names = ", ".join(e.spec.name for e in environment.clusters[:10])
-                raise PlanErrors(
-                    [PlanError(environment.file, "", f"no cluster {cluster!r} in environment {env} ({names} ...)")]
-                ) from None
+            entries = (environment.select(cluster),)
         verdict = check_environment(
             environment, entries, load_catalogue(packs_dir), file_config(config_dir / f"Pulumi.{env}.yaml")
         )
@@ -66,7 +60,7 @@ def pack_config(
     environment's settings. One source of truth, ``strata:policy`` and the profiles, for both points."""
     environment = load_environment(env, config_dir)
     catalogue = load_catalogue(packs_dir)
-    entries = [environment.cluster(cluster)] if cluster else list(environment.clusters)
+    entries = [environment.select(cluster)] if cluster else list(environment.clusters)
     levels: dict[str, Level] = {}
     for profiles in {e.spec.profiles for e in entries}:
         loaded = catalogue.loaded_profiles(profiles)

@@ -147,6 +147,17 @@ class Environment:
                 return entry
         raise KeyError(name)
 
+    def select(self, name: str) -> ClusterEntry:
+        """The cluster ``--cluster NAME`` names, or the error a user sees: a mistyped site name in a fleet of
+        hundreds is found by its closest names, not by reading the whole inventory."""
+        try:
+            return self.cluster(name)
+        except KeyError:
+            names = [e.spec.name for e in self.clusters]
+            shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            message = f"no cluster {name!r} in environment {self.name} ({shown})" + did_you_mean(name, names)
+            raise PlanErrors([PlanError(self.file, "", message)]) from None
+
     def protect(self, spec: ClusterSpec) -> bool:
         return self.settings.production if spec.protect is None else spec.protect
 
