@@ -152,10 +152,10 @@ def check(
             print_table(out, f"policy findings in {env}", columns, finding_rows)
         s = doc["summary"]
         line = f"{s['mandatory']} mandatory and {s['advisory']} advisory finding(s) in environment {env}"
-        (out if doc["passed"] else err).print(
-            line + ("" if doc["passed"] else "; nothing may be deployed until the mandatory ones are fixed"),
-            markup=False,
-            highlight=False,
-        )
+        if s["errors"]:  # an environment that does not plan cannot be judged: say why, not "fix the mandatory"
+            line += f"; {s['errors']} error(s) above: fix them, then check again"
+        elif s["mandatory"]:
+            line += "; nothing may be deployed until the mandatory ones are fixed"
+        (out if doc["passed"] else err).print(line, markup=False, highlight=False)
     if not doc["passed"]:
         raise typer.Exit(1)
