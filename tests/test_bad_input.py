@@ -132,7 +132,28 @@ def inventory(csv: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def inventory_defaults(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """An inventory whose ``defaults`` carry the mistake (every row inherits it)."""
+
+    def mutate(env: dict[str, Any]) -> None:
+        inventory("")(env)
+        defaults = env["inventory"]["defaults"]
+        for key, value in changes.items():
+            key = key.replace("__", ".")
+            if value is None:
+                defaults.pop(key.split("=")[0], None)
+            elif "=" in key:  # "old=new": rename a key, value kept
+                old, new = key.split("=")
+                defaults[new] = defaults.pop(old)
+            else:
+                defaults[key] = value
+
+    return mutate
+
+
+SITES = "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,fr-2,10.2.0.2\n"
 C = 'config."strata:clusters"'
+INV = 'config."strata:inventory"'
 CASES = [
     # ---------------------------------------------------------------- the environment file itself
     Case(
@@ -222,6 +243,18 @@ CASES = [
          env=inventory(""), files={"sites.csv": "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,10.2.0.2\n"}),
     Case("csv-extra-value", "line 2, column 3", "Add a column to the header, or quote a value", file="sites.csv",
          env=inventory(""), files={"sites.csv": "name,address\ns-1,10.2.0.1,rack-4\n"}),
+    Case("csv-column-typo", "line 1, column 4 (adress)", "unknown column", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
+    Case("csv-column-typo-hint", "line 1, column 4 (adress)", "did you mean 'address'?", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
+    Case("csv-dotted-column", "line 1, column 5 (label.tier)", "did you mean 'labels'?", file="sites.csv",
+         env=inventory(""), files={"sites.csv": "name,region,site,address,label.tier\ns-1,eu,fr-1,10.2.0.1,a\n"}),
+    Case("csv-not-utf8", "line 3", "save the inventory as UTF-8", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("fr-2", "fr-\xe9").encode("latin-1")}),
+    Case("defaults-field-typo", f"{INV}.defaults.kubernetes_verison", "did you mean 'kubernetes_version'?",
+         env=inventory_defaults(**{"kubernetes_version=kubernetes_verison": ""}), files={"sites.csv": SITES}),
+    Case("defaults-unquoted-version", f"{INV}.defaults.kubernetes_version", 'quote it (kubernetes_version: "1.30")',
+         env=inventory_defaults(kubernetes_version=1.3), files={"sites.csv": SITES}),
     Case("inventory-missing", 'config."strata:inventory".file', "is relative to the config folder",
          env=lambda e: e.update(inventory={"file": "nope.csv"})),
 ]
@@ -376,6 +409,31 @@ def test_paths_are_shown_as_given(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"error: {tmp_path}: not a pack catalogue: no catalog/ or profiles/ folder" in result.stderr
     assert "--packs-dir" in result.stderr
+
+
+def test_a_mistake_in_the_inventory_defaults_is_one_error_not_one_per_row(project: Path) -> None:
+    """Every row inherits the defaults: a typo there is one mistake, in the environment file; the field it
+    leaves unset is said once too, since no row sets it either."""
+    _write(project, Case("x", "", "", env=inventory_defaults(**{"kubernetes_version=kubernetes_verison": ""}),
+                         files={"sites.csv": SITES}))
+    assert [(e.file, e.path) for e in plan_verdict()] == [
+        (ENV, f"{INV}.defaults.kubernetes_verison"),
+        (ENV, f"{INV}.defaults.kubernetes_version"),
+    ]
+    # A row's own value is still the row's mistake, on its line.
+    sites = "name,address,port\ns-1,10.2.0.1,22\ns-2,10.2.0.2,ssh\n"
+    _write(project, Case("x", "", "", env=inventory(""), files={"sites.csv": sites}))
+    found = {(e.file, e.path, e.cluster) for e in plan_verdict()}
+    assert ("stacks/config/sites.csv", "line 3.hosts[0].port", "s-2") in found
+    assert {f for f, _, _ in found} == {"stacks/config/sites.csv"}, found
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_plans(project: Path) -> None:
+    """Spreadsheets save "CSV UTF-8" with a byte-order mark; it is not part of the first column's name."""
+    _write(project, Case("x", "", "", env=inventory(""), files={"sites.csv": "\ufeff" + SITES}))
+    result = plan_cli()
+    assert result.exit_code == 0, result.output
+    assert "s-1" in result.stdout and "s-2" in result.stdout
 
 
 def test_the_terminal_shows_every_character_of_an_error(project: Path) -> None:
