@@ -4,6 +4,7 @@ with exit code 1 and no traceback. Each test is one mistake found by using the C
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
@@ -35,3 +36,26 @@ def test_check_says_errors_are_what_stops_it() -> None:
     assert "1 error(s) above" in last and "mandatory ones" not in last, last
     doc = json.loads(runner.invoke(app, ["check", "--env", "local", "--cluster", "nope", "--json"]).stdout)
     assert doc["passed"] is False and doc["summary"]["errors"] == 1
+
+
+def test_an_output_folder_that_cannot_be_written_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    """``--out`` naming a file (or a read-only or full disk): the path, the reason, what to do."""
+    blocker = tmp_path / "out"
+    blocker.write_text("not a folder\n")
+    for command in (["render", "--env", "local"], ["operator", "render", "--env", "edge"]):
+        stderr = refused(runner.invoke(app, [*command, "--out", str(blocker)]))
+        assert f"error: {blocker}" in stderr and "cannot write:" in stderr and "choose another --out" in stderr
+
+
+def test_render_asks_for_site_secrets_only_for_flux_bundles(tmp_path: Path) -> None:
+    """``local`` delivers with Pulumi: its bundle lists no Secrets, so the summary must not ask for any."""
+    result = runner.invoke(app, ["render", "--env", "local", "--out", str(tmp_path / "pulumi")])
+    assert result.exit_code == 0, result.output
+    assert "secrets: []" in (tmp_path / "pulumi" / "local" / "strata-bundle.yaml").read_text()
+    assert "must hold the Secrets" not in result.stdout
+    result = runner.invoke(app, ["render", "--env", "local", "--delivery", "flux", "--out", str(tmp_path / "flux")])
+    assert result.exit_code == 0, result.output
+    assert "kube-prometheus-stack-strata-values" in (tmp_path / "flux" / "local" / "strata-bundle.yaml").read_text()
+    assert "must hold the Secrets listed in its strata-bundle.yaml (kube-prometheus-stack-strata-values)" in (
+        result.stdout
+    )
