@@ -243,6 +243,20 @@ CASES = [
          env=inventory(""), files={"sites.csv": "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,10.2.0.2\n"}),
     Case("csv-extra-value", "line 2, column 3", "Add a column to the header, or quote a value", file="sites.csv",
          env=inventory(""), files={"sites.csv": "name,address\ns-1,10.2.0.1,rack-4\n"}),
+    Case("profiles-not-a-list", f"{C}[0].profiles", "expected a list, got the text 'developer-essentials@1.0.0'; "
+         "write a list, e.g. profiles: [developer-essentials@1.0.0]", cluster="ops",
+         env=at(0, profiles="developer-essentials@1.0.0")),
+    Case("labels-not-a-map", f"{C}[0].labels", "expected a mapping (key: value), got a list", cluster="ops",
+         env=at(0, labels=["env"])),
+    Case("production-not-a-bool", 'config."strata:production"', "expected true or false, got the text 'maybe'",
+         env=lambda e: e.update(production="maybe")),
+    Case("clusters-empty-key", 'config."strata:clusters"', "has no value (YAML reads an empty value as null)",
+         env=lambda e: e.update(clusters=None)),
+    Case("kubeconfig-as-path", f"{C}[0].kubeconfig", "write kubeconfig: {file: ~/.kube/config}", cluster="ops",
+         env=at(0, kubeconfig="~/.kube/config")),
+    Case("csv-cell-not-a-number", "line 2.cpu_millicores", "expected a whole number, got the text 'two'",
+         file="sites.csv", cluster="s-1", env=inventory(""),
+         files={"sites.csv": "name,address,cpu_millicores\ns-1,10.2.0.1,two\n"}),
     Case("csv-column-typo", "line 1, column 4 (adress)", "unknown column", file="sites.csv",
          env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
     Case("csv-column-typo-hint", "line 1, column 4 (adress)", "did you mean 'address'?", file="sites.csv",
@@ -434,6 +448,16 @@ def test_a_spreadsheet_csv_with_a_byte_order_mark_plans(project: Path) -> None:
     result = plan_cli()
     assert result.exit_code == 0, result.output
     assert "s-1" in result.stdout and "s-2" in result.stdout
+
+
+def test_a_secret_written_where_a_reference_goes_is_never_echoed(project: Path) -> None:
+    """A kubeconfig pasted inline is refused with how to reference it, and none of its text is shown."""
+    pasted = "apiVersion: v1\nclusters: [{cluster: {server: https://10.0.0.9}}]\nusers: [{user: {token: s3cr3t}}]\n"
+    _write(project, Case("x", "", "", env=at(0, kubeconfig=pasted)))
+    result = plan_cli()
+    assert result.exit_code == 1
+    assert "s3cr3t" not in result.output
+    assert "a secret is given by reference, never as a value: write kubeconfig: {env: NAME}" in result.stderr
 
 
 def test_the_terminal_shows_every_character_of_an_error(project: Path) -> None:
