@@ -4,8 +4,11 @@ with exit code 1 and no traceback. Each test is one mistake found by using the C
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import typer
 from typer.testing import CliRunner, Result
 
 from stacks.cli import app
@@ -59,3 +62,27 @@ def test_render_asks_for_site_secrets_only_for_flux_bundles(tmp_path: Path) -> N
     assert "must hold the Secrets listed in its strata-bundle.yaml (kube-prometheus-stack-strata-values)" in (
         result.stdout
     )
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_help_shows_every_option_in_full() -> None:
+    """``--help`` is the documentation at hand: every option's text must reach the screen whole (square
+    brackets in it are console markup and used to vanish, defaults and all)."""
+    root = typer.main.get_command(app)
+    seen = 0
+    for path, command in _commands(root):
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"})
+        assert result.exit_code == 0, (path, result.output)
+        shown = " ".join(result.stdout.replace("│", " ").split())
+        if path:
+            assert (command.help or "").split("\n")[0].strip()[:60] in shown, path
+        for param in command.params:
+            text = " ".join((getattr(param, "help", None) or "").split())
+            assert text in shown, (path, param.name, text)
+            seen += bool(text)
+    assert seen > 40
