@@ -86,3 +86,16 @@ def test_every_help_shows_every_option_in_full() -> None:
             assert text in shown, (path, param.name, text)
             seen += bool(text)
     assert seen > 40
+
+
+def test_envs_of_a_folder_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    """An empty listing would say "no environments yet" about a mistyped --config-dir."""
+    stderr = refused(runner.invoke(app, ["envs", "--config-dir", str(tmp_path / "confg")]))
+    assert f"the config folder {tmp_path / 'confg'} does not exist" in stderr
+
+
+def test_packs_show_suggests_the_closest_pack() -> None:
+    stderr = refused(runner.invoke(app, ["packs", "show", "cert-manger"]))
+    assert "no pack 'cert-manger' in the catalogue" in stderr and "did you mean 'cert-manager'?" in stderr
+    stderr = refused(runner.invoke(app, ["packs", "show", "cert-manager@1.21.2"]))
+    assert "did you mean '1.21.1'" in stderr, stderr
