@@ -243,6 +243,9 @@ CASES = [
          env=inventory(""), files={"sites.csv": "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,10.2.0.2\n"}),
     Case("csv-extra-value", "line 2, column 3", "Add a column to the header, or quote a value", file="sites.csv",
          env=inventory(""), files={"sites.csv": "name,address\ns-1,10.2.0.1,rack-4\n"}),
+    Case("override-of-a-secret", f"{C}[1].overrides.kube-prometheus-stack.grafana.adminPassword",
+         "is the secret variable 'grafana_admin_password'; set it under variables as a reference", cluster="web",
+         env=at(1, overrides={"kube-prometheus-stack": {"grafana": {"adminPassword": "hunter2"}}})),
     Case("profiles-not-a-list", f"{C}[0].profiles", "expected a list, got the text 'developer-essentials@1.0.0'; "
          "write a list, e.g. profiles: [developer-essentials@1.0.0]", cluster="ops",
          env=at(0, profiles="developer-essentials@1.0.0")),
