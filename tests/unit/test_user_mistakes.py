@@ -4,6 +4,9 @@ with exit code 1 and no traceback. Each test is one mistake found by using the C
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +102,26 @@ def test_packs_show_suggests_the_closest_pack() -> None:
     assert "no pack 'cert-manger' in the catalogue" in stderr and "did you mean 'cert-manager'?" in stderr
     stderr = refused(runner.invoke(app, ["packs", "show", "cert-manager@1.21.2"]))
     assert "did you mean '1.21.1'" in stderr, stderr
+
+
+def test_ctrl_c_while_strata_starts_exits_130_without_a_traceback() -> None:
+    """The interrupt is raised while the CLI is being imported, as when Ctrl-C comes in the first second."""
+    code = """
+import importlib.abc, sys
+class Interrupt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == 'typer':
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Interrupt())
+from stacks.entry import main
+main()
+"""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
+
+
+def test_the_strata_executable_is_the_interrupt_safe_entry_point() -> None:
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["strata"] == "stacks.entry:main"
