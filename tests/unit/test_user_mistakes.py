@@ -125,3 +125,15 @@ main()
 def test_the_strata_executable_is_the_interrupt_safe_entry_point() -> None:
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["strata"] == "stacks.entry:main"
+
+
+def test_exit_codes_are_the_documented_ones() -> None:
+    """docs/cli.md: 1 for invalid input (with the JSON document on stdout), 2 for a command line strata cannot
+    parse (nothing on stdout: a pipeline tells it from a fleet budget stop, which always reports)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    assert "| `2` | the command line itself is wrong" in doc
+    invalid = runner.invoke(app, ["plan", "--env", "nope", "--json"])
+    assert invalid.exit_code == 1 and json.loads(invalid.stdout)["errors"]
+    for args in (["plan", "--json", "--bogus"], ["fleet", "up", "--env", "edge", "--json", "--canary", "x"]):
+        usage = runner.invoke(app, args)
+        assert usage.exit_code == 2 and usage.stdout == "", (args, usage.output)
