@@ -120,8 +120,8 @@ def from_validation(
                 )
         elif kind == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
             message = _quote_hint(err["input"], str(loc[-1]) if loc else "")
-        elif (hint := _type_hint(kind, err.get("input"), str(loc[-1]) if loc else "", ctx)) is not None:
-            message = hint
+        elif (wrong_type := _type_hint(kind, err.get("input"), str(loc[-1]) if loc else "", ctx)) is not None:
+            message = wrong_type
         elif kind == "string_pattern_mismatch" and ctx.get("pattern") == DNS_LABEL:
             message = (
                 f"{err.get('input')!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', starting "
