@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -120,6 +120,8 @@ def from_validation(
                 )
         elif kind == "string_type" and isinstance(err.get("input"), int | float) and not isinstance(err["input"], bool):
             message = _quote_hint(err["input"], str(loc[-1]) if loc else "")
+        elif (wrong_type := _type_hint(kind, err.get("input"), str(loc[-1]) if loc else "", ctx)) is not None:
+            message = wrong_type
         elif kind == "string_pattern_mismatch" and ctx.get("pattern") == DNS_LABEL:
             message = (
                 f"{err.get('input')!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', starting "
@@ -131,6 +133,55 @@ def from_validation(
             )
         errors.append(PlanError(file, join_path(prefix, loc), message, cluster))
     return errors
+
+
+_LISTS = ("list_type", "tuple_type", "set_type", "frozen_set_type")
+_MAPS = ("dict_type", "model_type", "model_attributes_type", "mapping_type")
+
+
+def _kind_of(value: Any) -> str:
+    """What YAML made of a value, in the words of a YAML file."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping (key: value)"
+    return type(value).__name__
+
+
+def _type_hint(kind: str, value: Any, field: str, ctx: Mapping[str, Any]) -> str | None:
+    """A wrong type said as what was written and what to write instead; None to keep pydantic's words.
+
+    Pydantic says "Input should be a valid tuple"; a user wrote a YAML file, where a list, a mapping and
+    a quoted value are what they can change.
+    """
+    if value is None and (kind.endswith("_type") or kind in _MAPS):
+        return "has no value (YAML reads an empty value as null); give one, or remove the key if it is optional"
+    if kind in _LISTS:
+        example = f"{field}: [{value}]" if isinstance(value, str) and field else "[a, b]"
+        return f"expected a list, got {_kind_of(value)}; write a list, e.g. {example}"
+    if kind in _MAPS:
+        if ctx.get("class_name") == "SecretRef":
+            # Echo the value only when it is plainly a path: anything else may be the secret itself.
+            path_like = isinstance(value, str) and re.fullmatch(r"~?[\w./-]{1,200}", value) and "/" in value
+            source = f"{{file: {value}}}" if path_like else "{env: NAME}"
+            return (
+                f"a secret is given by reference, never as a value: write {field or 'it'}: {source} "
+                "(or {env: NAME}, {file: path}, {config: key} for a `pulumi config set --secret` value)"
+            )
+        return f"expected a mapping (key: value), got {_kind_of(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {_kind_of(value)}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {_kind_of(value)}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {_kind_of(value)}"
+    return None
 
 
 def _quote_hint(value: float, field: str) -> str:

@@ -905,9 +905,25 @@ class Resolver:
                 continue
             prov = dict(provenance[pack_name])
             vals = values[pack_name]
+            secret_paths = [(v, parse_path(v.path)) for v in compiled.packs[pack_name].pack.variables if v.secret]
             for path, value in leaves(tree):
                 key = format_path(path)
                 where = f"{base}.{key}"
+                owner = next((v for v, vp in secret_paths if path[: len(vp)] == vp), None)
+                if owner is not None:
+                    # A plain value here would either replace the secret (a password in clear text in the
+                    # state, its reference silently ignored) or be replaced by a generated one: both surprise.
+                    errors.append(
+                        PlanError(
+                            request.file,
+                            where,
+                            f"{format_path(path)} of pack {pack_name} is the secret variable {owner.name!r}; set "
+                            f"it under variables as a reference ({pack_name}.{owner.name}: {{env: NAME}}, "
+                            "{file: path} or {config: key}), never as a value in overrides",
+                            cluster,
+                        )
+                    )
+                    continue
                 lock = _locked_by(compiled.locks[pack_name], path)
                 if lock is not None:
                     errors.append(

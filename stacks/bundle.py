@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from components.delivery.flux import delivery_bundle
 from components.delivery.plan import DeliveryMode, DeliveryPlan, plan_delivery
@@ -76,17 +77,26 @@ def render(
     except PlanErrors as exc:
         _fail(exc, False)
         return
-    except FileExistsError as exc:
-        err.print(f"[red]error[/red]: {exc}", markup=True, highlight=False)
+    except OSError as exc:  # a read-only or full disk, a file where a folder goes, a foreign folder
+        err.print(f"[red]error[/red]: {escape(write_error(exc))}", markup=True, highlight=False)
         raise typer.Exit(1) from None
     size = sum(r.bytes for r in rendered)
-    secrets = sorted({s for cp in result.clusters for s in _secret_names(cp)})
+    # Only a Flux bundle asks the site for Secrets; a Pulumi rendering's deploy-time values are Pulumi's.
+    flux = [cp for cp in result.clusters if (delivery or cp.delivery.mode) is DeliveryMode.FLUX]
+    secrets = sorted({s for cp in flux for s in _secret_names(cp)})
     print(
         f"rendered {len(rendered)} cluster(s) to {out} ({sum(r.files for r in rendered)} files, {size:,} bytes) "
         f"in {time.perf_counter() - started:.2f} s"
     )
-    if secrets and (delivery or DeliveryMode.FLUX) is DeliveryMode.FLUX:
+    if secrets:
         print(f"each site must hold the Secrets listed in its strata-bundle.yaml ({', '.join(secrets)})")
+
+
+def write_error(exc: OSError) -> str:
+    """One line for a folder that cannot be written: which path, why, and what to do."""
+    if exc.strerror is None:  # strata's own refusal, already a sentence
+        return str(exc)
+    return f"{exc.filename}: cannot write: {exc.strerror}; choose another --out (or make it writable)"
 
 
 def _secret_names(cp: ClusterPlan) -> list[str]:

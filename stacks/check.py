@@ -46,13 +46,7 @@ def run_check(
         environment = load_environment(env, config_dir, teams_dir=teams_dir)
         entries = environment.clusters
         if cluster is not None:
-            try:
-                entries = (environment.cluster(cluster),)
-            except KeyError:
-                names = ", ".join(e.spec.name for e in environment.clusters[:10])
-                raise PlanErrors(
-                    [PlanError(environment.file, "", f"no cluster {cluster!r} in environment {env} ({names} ...)")]
-                ) from None
+            entries = (environment.select(cluster),)
         verdict = check_environment(
             environment, entries, load_catalogue(packs_dir), file_config(config_dir / f"Pulumi.{env}.yaml")
         )
@@ -71,7 +65,7 @@ def pack_config(
     environment's settings. One source of truth, ``strata:policy`` and the profiles, for both points."""
     environment = load_environment(env, config_dir)
     catalogue = load_catalogue(packs_dir)
-    entries = [environment.cluster(cluster)] if cluster else list(environment.clusters)
+    entries = [environment.select(cluster)] if cluster else list(environment.clusters)
     levels: dict[str, Level] = {}
     for profiles in {e.spec.profiles for e in entries}:
         loaded = catalogue.loaded_profiles(profiles)
@@ -174,10 +168,10 @@ def check(
             print_table(out, f"policy findings in {env}", columns, finding_rows)
         s = doc["summary"]
         line = f"{s['mandatory']} mandatory and {s['advisory']} advisory finding(s) in environment {env}"
-        (out if doc["passed"] else err).print(
-            line + ("" if doc["passed"] else "; nothing may be deployed until the mandatory ones are fixed"),
-            markup=False,
-            highlight=False,
-        )
+        if s["errors"]:  # an environment that does not plan cannot be judged: say why, not "fix the mandatory"
+            line += f"; {s['errors']} error(s) above: fix them, then check again"
+        elif s["mandatory"]:
+            line += "; nothing may be deployed until the mandatory ones are fixed"
+        (out if doc["passed"] else err).print(line, markup=False, highlight=False)
     if not doc["passed"]:
         raise typer.Exit(1)

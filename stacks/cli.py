@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
-from packs.errors import PlanError, PlanErrors
+from packs.errors import PlanError, PlanErrors, did_you_mean
 from stacks.bundle import render as lazy_render
 from stacks.check import check
 from stacks.environment import CONFIG_DIR, available
@@ -185,6 +185,10 @@ def stacks(
 @app.command()
 def envs(config_dir: ConfigDir = CONFIG_DIR) -> None:
     """List the environments in the config folder."""
+    if not config_dir.is_dir():  # an empty listing would read as "no environments yet"
+        message = f"the config folder {config_dir} does not exist (--config-dir or STRATA_CONFIG_DIR names it)"
+        err.print(f"[red]error[/red]: {escape(message)}", markup=True, highlight=False)
+        raise typer.Exit(1)
     for name in available(config_dir):
         out.print(name)
 
@@ -243,8 +247,10 @@ def show(
     pack_name, _, version = name.partition("@")
     versions = catalogue.versions(pack_name)
     if not versions or (version and version not in versions):
-        known = ", ".join(versions) if versions else ", ".join(sorted({n for n, _ in catalogue.packs}))
-        err.print(f"[red]error[/red]: no pack {name!r} in the catalogue (known: {known})")
+        names = versions or sorted({n for n, _ in catalogue.packs})
+        message = f"no pack {name!r} in the catalogue (known: {', '.join(names)})"
+        message += did_you_mean(version if versions else pack_name, names)
+        err.print(f"[red]error[/red]: {escape(message)}", markup=True, highlight=False)
         raise typer.Exit(1)
     loaded = catalogue.packs[(pack_name, version or versions[-1])]
     p = loaded.pack

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +192,17 @@ class Environment:
             if entry.spec.name == name:
                 return entry
         raise KeyError(name)
+
+    def select(self, name: str) -> ClusterEntry:
+        """The cluster ``--cluster NAME`` names, or the error a user sees: a mistyped site name in a fleet of
+        hundreds is found by its closest names, not by reading the whole inventory."""
+        try:
+            return self.cluster(name)
+        except KeyError:
+            names = [e.spec.name for e in self.clusters]
+            shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+            message = f"no cluster {name!r} in environment {self.name} ({shown})" + did_you_mean(name, names)
+            raise PlanErrors([PlanError(self.file, "", message)]) from None
 
     def protect(self, spec: ClusterSpec) -> bool:
         return self.settings.production if spec.protect is None else spec.protect
@@ -482,7 +495,7 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     for column, cell in row.items():
         if cell == "":
             continue
-        if column in ("address", "user", "port", "host_key"):
+        if column in _HOST_COLUMNS:
             host[column] = _scalar(cell) if column == "port" else cell
             continue
         head, dot, rest = column.partition(".")
@@ -497,6 +510,40 @@ def _csv_row(row: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: CSV columns that are not cluster fields: the single host of an edge site.
+_HOST_COLUMNS = ("address", "user", "port", "host_key")
+
+
+def _unknown_column(column: str) -> str | None:
+    """Why a header column can be no cluster field of any target, or None. A misspelt column is one mistake,
+    found once in the header, not once per row of a fleet's inventory."""
+    fields = {f.alias or n: f for spec in _SPECS.values() for n, f in spec.model_fields.items()}
+    head, dot, _ = column.partition(".")
+    if not dot and (head in fields or head in _HOST_COLUMNS):
+        return None
+    if dot and head in fields and _is_mapping(fields[head].annotation):
+        return None
+    known = [*fields, *_HOST_COLUMNS]
+    if dot:
+        maps = [name for name, f in fields.items() if _is_mapping(f.annotation)]
+        return f"unknown column: {head!r} is no map of a cluster; dotted columns fill one of " + ", ".join(
+            f"{m}.<key>" for m in sorted(maps)
+        ) + did_you_mean(head, maps)
+    return (
+        "unknown column: no cluster field is called that (columns are cluster fields, "
+        f"{', '.join(_HOST_COLUMNS)} for the site's host, and labels.<key>, facts.<key>, variables.<pack>.<var>)"
+        + did_you_mean(head, known)
+    )
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """``dict[...]`` (possibly optional or annotated): a field a dotted column can fill key by key."""
+    origin = getattr(annotation, "__origin__", None)
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        return True
+    return any(_is_mapping(arg) for arg in get_args(annotation))
+
+
 def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[str, dict[str, Any]]]:
     """The rows of a CSV inventory, each with the line it starts on.
 
@@ -505,7 +552,18 @@ def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[s
     dropping the extra values would lose a label. Both name the file, line and column.
     """
     rows: list[tuple[str, dict[str, Any]]] = []
-    with path.open(newline="", encoding="utf-8") as fh:
+    data = path.read_bytes()
+    try:
+        # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark, which would otherwise glue itself
+        # to the first column's name (an invisible character in every row's error).
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        errors.append(
+            PlanError(display, f"line {line}", "is not UTF-8 text; save the inventory as UTF-8 (\"CSV UTF-8\")")
+        )
+        return []
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -525,6 +583,9 @@ def _csv_rows(path: Path, display: str, errors: list[PlanError]) -> list[tuple[s
                         f"column {column!r} is already column {columns.index(column) + 1}; remove one of them",
                     )
                 )
+                bad = True
+            elif (problem := _unknown_column(column)) is not None:
+                errors.append(PlanError(display, f"line 1, column {i} ({column})", problem))
                 bad = True
         if bad:
             return []
@@ -587,6 +648,47 @@ def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: li
             return []
         rows = [(f"[{i}]", item if isinstance(item, dict) else {"_": item}) for i, item in enumerate(data)]
     entries: list[ClusterEntry] = []
+    unset: dict[tuple[str, str], list[PlanError]] = defaultdict(list)  # errors of values no one gave
     for where, row in rows:
-        entries.extend(_validate_cluster(_deep_merge(inventory.defaults, row), display, where, errors))
+        found: list[PlanError] = []
+        entries.extend(_validate_cluster(_deep_merge(inventory.defaults, row), display, where, found))
+        for error in found:
+            rest = error.path.removeprefix(where).removeprefix(".")
+            origin = _origin(rest, inventory.defaults, row)
+            if origin == "defaults":
+                # Every row repeats a mistake in the defaults: it is one mistake, in the environment file.
+                errors.append(PlanError(env_file, f"{_DEFAULTS}.{rest}", error.message))
+            elif origin == "row":
+                errors.append(error)
+            else:
+                unset[(rest, error.message)].append(error)
+    for (rest, message), found in unset.items():
+        if len(found) == len(rows) > 1:  # no row sets it: the defaults are where it belongs
+            errors.append(
+                PlanError(env_file, f"{_DEFAULTS}.{rest}", f"{message}; no row of {display} sets it either")
+            )
+        else:
+            errors.extend(found)
     return entries
+
+
+_DEFAULTS = 'config."strata:inventory".defaults'
+
+
+def _origin(rest: str, defaults: Mapping[str, Any], row: Mapping[str, Any]) -> str | None:
+    """Which of ``defaults`` or ``row`` set the value at the error path ``rest`` (``kubernetes_version``,
+    ``labels.tier``, ``variables.external-dns.domain``, ``hosts[0].address``); None when neither did (a missing
+    field). A row's value wins over the defaults', so the row is looked at first, one map level deep."""
+    for source, name in ((row, "row"), (defaults, "defaults")):
+        for key, value in source.items():
+            if rest != key and not rest.startswith((f"{key}.", f"{key}[")):
+                continue
+            inner = rest[len(key) :].removeprefix(".")
+            other = defaults if name == "row" else row
+            if inner and isinstance(value, Mapping) and isinstance(other.get(key), Mapping):
+                # A map both give (labels, variables): the entry decides, not the map.
+                if any(inner == k or inner.startswith((f"{k}.", f"{k}[")) for k in value):
+                    return name
+                continue
+            return name
+    return None

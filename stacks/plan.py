@@ -328,14 +328,7 @@ def _plan_environment(
     catalogue = catalogue or load_catalogue(packs_dir)
     entries = environment.clusters
     if cluster is not None:
-        try:
-            entries = (environment.cluster(cluster),)
-        except KeyError:
-            names = [e.spec.name for e in environment.clusters]
-            shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
-            raise PlanErrors(
-                [PlanError(environment.file, "", f"no cluster {cluster!r} in environment {name} ({shown})")]
-            ) from None
+        entries = (environment.select(cluster),)
     verdict = check_environment(environment, entries, catalogue, file_config(config_dir / f"Pulumi.{name}.yaml"))
     if verdict.errors:
         raise PlanErrors(verdict.errors)

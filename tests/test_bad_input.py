@@ -143,7 +143,28 @@ def inventory(csv: str) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def inventory_defaults(**changes: Any) -> Callable[[dict[str, Any]], None]:
+    """An inventory whose ``defaults`` carry the mistake (every row inherits it)."""
+
+    def mutate(env: dict[str, Any]) -> None:
+        inventory("")(env)
+        defaults = env["inventory"]["defaults"]
+        for key, value in changes.items():
+            key = key.replace("__", ".")
+            if value is None:
+                defaults.pop(key.split("=")[0], None)
+            elif "=" in key:  # "old=new": rename a key, value kept
+                old, new = key.split("=")
+                defaults[new] = defaults.pop(old)
+            else:
+                defaults[key] = value
+
+    return mutate
+
+
+SITES = "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,fr-2,10.2.0.2\n"
 C = 'config."strata:clusters"'
+INV = 'config."strata:inventory"'
 CASES = [
     # ---------------------------------------------------------------- the environment file itself
     Case(
@@ -233,6 +254,35 @@ CASES = [
          env=inventory(""), files={"sites.csv": "name,region,site,address\ns-1,eu,fr-1,10.2.0.1\ns-2,eu,10.2.0.2\n"}),
     Case("csv-extra-value", "line 2, column 3", "Add a column to the header, or quote a value", file="sites.csv",
          env=inventory(""), files={"sites.csv": "name,address\ns-1,10.2.0.1,rack-4\n"}),
+    Case("override-of-a-secret", f"{C}[1].overrides.kube-prometheus-stack.grafana.adminPassword",
+         "is the secret variable 'grafana_admin_password'; set it under variables as a reference", cluster="web",
+         env=at(1, overrides={"kube-prometheus-stack": {"grafana": {"adminPassword": "hunter2"}}})),
+    Case("profiles-not-a-list", f"{C}[0].profiles", "expected a list, got the text 'developer-essentials@1.0.0'; "
+         "write a list, e.g. profiles: [developer-essentials@1.0.0]", cluster="ops",
+         env=at(0, profiles="developer-essentials@1.0.0")),
+    Case("labels-not-a-map", f"{C}[0].labels", "expected a mapping (key: value), got a list", cluster="ops",
+         env=at(0, labels=["env"])),
+    Case("production-not-a-bool", 'config."strata:production"', "expected true or false, got the text 'maybe'",
+         env=lambda e: e.update(production="maybe")),
+    Case("clusters-empty-key", 'config."strata:clusters"', "has no value (YAML reads an empty value as null)",
+         env=lambda e: e.update(clusters=None)),
+    Case("kubeconfig-as-path", f"{C}[0].kubeconfig", "write kubeconfig: {file: ~/.kube/config}", cluster="ops",
+         env=at(0, kubeconfig="~/.kube/config")),
+    Case("csv-cell-not-a-number", "line 2.cpu_millicores", "expected a whole number, got the text 'two'",
+         file="sites.csv", cluster="s-1", env=inventory(""),
+         files={"sites.csv": "name,address,cpu_millicores\ns-1,10.2.0.1,two\n"}),
+    Case("csv-column-typo", "line 1, column 4 (adress)", "unknown column", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
+    Case("csv-column-typo-hint", "line 1, column 4 (adress)", "did you mean 'address'?", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
+    Case("csv-dotted-column", "line 1, column 5 (label.tier)", "did you mean 'labels'?", file="sites.csv",
+         env=inventory(""), files={"sites.csv": "name,region,site,address,label.tier\ns-1,eu,fr-1,10.2.0.1,a\n"}),
+    Case("csv-not-utf8", "line 3", "save the inventory as UTF-8", file="sites.csv",
+         env=inventory(""), files={"sites.csv": SITES.replace("fr-2", "fr-\xe9").encode("latin-1")}),
+    Case("defaults-field-typo", f"{INV}.defaults.kubernetes_verison", "did you mean 'kubernetes_version'?",
+         env=inventory_defaults(**{"kubernetes_version=kubernetes_verison": ""}), files={"sites.csv": SITES}),
+    Case("defaults-unquoted-version", f"{INV}.defaults.kubernetes_version", 'quote it (kubernetes_version: "1.30")',
+         env=inventory_defaults(kubernetes_version=1.3), files={"sites.csv": SITES}),
     Case("inventory-missing", 'config."strata:inventory".file', "is relative to the config folder",
          env=lambda e: e.update(inventory={"file": "nope.csv"})),
     # ---------------------------------------------------------------- team files (teams/<team>.yaml)
@@ -405,6 +455,41 @@ def test_paths_are_shown_as_given(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"error: {tmp_path}: not a pack catalogue: no catalog/ or profiles/ folder" in result.stderr
     assert "--packs-dir" in result.stderr
+
+
+def test_a_mistake_in_the_inventory_defaults_is_one_error_not_one_per_row(project: Path) -> None:
+    """Every row inherits the defaults: a typo there is one mistake, in the environment file; the field it
+    leaves unset is said once too, since no row sets it either."""
+    _write(project, Case("x", "", "", env=inventory_defaults(**{"kubernetes_version=kubernetes_verison": ""}),
+                         files={"sites.csv": SITES}))
+    assert [(e.file, e.path) for e in plan_verdict()] == [
+        (ENV, f"{INV}.defaults.kubernetes_verison"),
+        (ENV, f"{INV}.defaults.kubernetes_version"),
+    ]
+    # A row's own value is still the row's mistake, on its line.
+    sites = "name,address,port\ns-1,10.2.0.1,22\ns-2,10.2.0.2,ssh\n"
+    _write(project, Case("x", "", "", env=inventory(""), files={"sites.csv": sites}))
+    found = {(e.file, e.path, e.cluster) for e in plan_verdict()}
+    assert ("stacks/config/sites.csv", "line 3.hosts[0].port", "s-2") in found
+    assert {f for f, _, _ in found} == {"stacks/config/sites.csv"}, found
+
+
+def test_a_spreadsheet_csv_with_a_byte_order_mark_plans(project: Path) -> None:
+    """Spreadsheets save "CSV UTF-8" with a byte-order mark; it is not part of the first column's name."""
+    _write(project, Case("x", "", "", env=inventory(""), files={"sites.csv": "\ufeff" + SITES}))
+    result = plan_cli()
+    assert result.exit_code == 0, result.output
+    assert "s-1" in result.stdout and "s-2" in result.stdout
+
+
+def test_a_secret_written_where_a_reference_goes_is_never_echoed(project: Path) -> None:
+    """A kubeconfig pasted inline is refused with how to reference it, and none of its text is shown."""
+    pasted = "apiVersion: v1\nclusters: [{cluster: {server: https://10.0.0.9}}]\nusers: [{user: {token: s3cr3t}}]\n"
+    _write(project, Case("x", "", "", env=at(0, kubeconfig=pasted)))
+    result = plan_cli()
+    assert result.exit_code == 1
+    assert "s3cr3t" not in result.output
+    assert "a secret is given by reference, never as a value: write kubeconfig: {env: NAME}" in result.stderr
 
 
 def test_the_terminal_shows_every_character_of_an_error(project: Path) -> None:

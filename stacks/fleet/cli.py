@@ -41,11 +41,22 @@ Select = Annotated[
     typer.Option("--select", help="KEY=VALUE (name, target, region, any label or fact; wildcards). Repeatable."),
 ]
 Parallel = Annotated[int, typer.Option("--parallel", "-p", min=1, help="Operations at once.")]
-Canary = Annotated[int | None, typer.Option("--canary", min=0, help="Stacks in the first wave [up/destroy: 1].")]
-WaveSize = Annotated[str | None, typer.Option("--wave-size", help="N or P% per wave after the canary [up: 25%].")]
+# Defaults in parentheses: square brackets in help text are console markup and would vanish from --help.
+Canary = Annotated[
+    int | None,
+    typer.Option("--canary", min=0, help="Stacks in the first wave (default 1 for up and destroy, 0 otherwise)."),
+]
+WaveSize = Annotated[
+    str | None,
+    typer.Option("--wave-size", help="N or P% per wave after the canary (default 25% for up and destroy, else all)."),
+]
 Soak = Annotated[float, typer.Option("--soak", min=0, help="Seconds to wait between waves.")]
-MaxFailures = Annotated[str | None, typer.Option("--max-failures", help="Failure budget, N or P% [up: 0].")]
-MaxUnreachable = Annotated[str | None, typer.Option("--max-unreachable", help="Unreachable budget, N or P% [up: 10%].")]
+MaxFailures = Annotated[
+    str | None, typer.Option("--max-failures", help="Failure budget, N or P% (default 0 for up and destroy).")
+]
+MaxUnreachable = Annotated[
+    str | None, typer.Option("--max-unreachable", help="Unreachable budget, N or P% (default 10% for up and destroy).")
+]
 Timeout = Annotated[float | None, typer.Option("--timeout", min=1, help="Seconds per operation, then interrupt.")]
 Gate = Annotated[
     str | None, typer.Option("--gate", help="Command run per cluster after a converged up; {stack}, {cluster}.")

@@ -47,7 +47,13 @@ def render(
             err.print(f"[red]error[/red]: {escape(str(e))}", highlight=False)
         err.print(f"{len(exc.errors)} error(s); nothing was written.", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    written, removed = write_files(out, files)
+    try:
+        written, removed = write_files(out, files)
+    except OSError as exc:
+        from stacks.bundle import write_error
+
+        err.print(f"[red]error[/red]: {escape(write_error(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     stacks = sum(name.startswith("stack-") for name in written)
     gone = f"; removed {len(removed)} stale stack file(s)" if removed else ""
     err.print(f"wrote {len(written)} file(s) to {out}: {stacks} Stack(s){gone}", markup=False, highlight=False)
