@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -29,7 +29,10 @@ from pulumi_policy import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import rules  # beside this file, wherever the pack is run from
+if TYPE_CHECKING:  # the type checker sees the package's module, the same file
+    from policy import rules
+else:
+    import rules  # beside this file, wherever the pack is run from
 
 #: Settings every policy accepts (each is the same for every rule of a stack).
 CONFIG = PolicyConfigSchema(
