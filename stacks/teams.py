@@ -208,6 +208,7 @@ def plan_teams(environment: Environment, entries: Sequence[ClusterEntry]) -> Tea
             if space is None:
                 continue
             _check_ceiling(team, space, environment, verdict.errors)
+            _check_limits(team, space, verdict.errors)
             _check_claims(team, space, verdict)
             _check_principals(team, space, cluster.spec, eks_principals, verdict.errors)
             _collect_variables(team, cluster, usable, verdict)
@@ -334,6 +335,31 @@ def _check_ceiling(team: TeamEntry, space: TeamSpacePlan, environment: Environme
                 f"{limit_value} ({where}); lower quota.{key} or ask ops to raise the ceiling"
             )
         errors.append(PlanError(team.file, f"{team.base}.quota.{key}", message, cluster))
+
+
+def _check_limits(team: TeamEntry, space: TeamSpacePlan, errors: list[PlanError]) -> None:
+    """A container's default limits must fit the quota of each namespace.
+
+    The quota caps ``limits.cpu`` and ``limits.memory``, and the LimitRange gives every container that names no
+    limit the default one: a default above a namespace's quota makes the API server refuse every such pod there
+    ("exceeded quota"), which the team would only find when its first deployment stays at zero replicas.
+    """
+    for what in ("cpu", "memory"):
+        value = getattr(space.limits.default, what)
+        over = [ns for ns in space.namespaces if parse_quantity(value) > parse_quantity(getattr(ns, what))]
+        if not over:
+            continue
+        shown = ", ".join(f"{ns.name} ({getattr(ns, what)})" for ns in over)
+        errors.append(
+            PlanError(
+                team.file,
+                f"{team.base}.limits.default.{what}",
+                f"limits.default.{what} {value} is above the {what} quota of namespace(s) {shown} on cluster "
+                f"{space.cluster}: every pod that names no limit would be refused by the quota; lower "
+                f"limits.default.{what} or raise the namespace's quota.{what}",
+                space.cluster,
+            )
+        )
 
 
 def _check_claims(team: TeamEntry, space: TeamSpacePlan, verdict: TeamsVerdict) -> None:

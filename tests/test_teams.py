@@ -517,3 +517,23 @@ def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
     renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
     assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
     assert aks_assignment_name(first, "shop", "view", ENTRA) != aks_assignment_name(first, "shop", "admin", ENTRA)
+
+
+def test_container_limits_must_fit_the_namespace_quota(project: Path) -> None:
+    """A LimitRange default above the quota refuses every pod that names no limit: caught in the plan."""
+    doc = team(
+        namespaces=[{"name": "shop"}, {"name": "shop-jobs", "quota": {"cpu": "500m"}}],
+        quota={"cpu": "2", "memory": "4Gi"},
+        limits={"default": {"cpu": "1", "memory": "1Gi"}, "default_request": {"cpu": "100m", "memory": "128Mi"}},
+    )
+    found = errors(project, {"shop": doc})
+    cpu = only(found, "environments.t.limits.default.cpu")
+    assert {e.cluster for e in cpu} == {"dev-eks", "dev-aks", "dev-gke", "ops"}, "one error per cluster"
+    for e in cpu:
+        assert f"limits.default.cpu 1 is above the cpu quota of namespace(s) shop-jobs (500m) on cluster {e.cluster}" \
+            in e.message
+        assert "every pod that names no limit would be refused" in e.message
+    assert not only(found, "environments.t.limits.default.memory")
+    # A default that fits every namespace is accepted.
+    doc["environments"]["t"]["limits"]["default"]["cpu"] = "500m"
+    assert plan(project, {"shop": doc}).clusters
