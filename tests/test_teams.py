@@ -444,6 +444,11 @@ def test_production_keeps_team_namespaces(project: Path, monkeypatch: pytest.Mon
     mocks = run_program(config)
     namespace = mocks.named("shop-ops-shop-ns")
     assert namespace.retain_on_delete
+    # The workloads left behind stay confined: quota, limits and default-deny are kept with the namespace;
+    # the team's access leaves with the team.
+    for kind in ("quota", "limits", "default-deny"):
+        assert mocks.named(f"shop-ops-shop-{kind}").retain_on_delete, kind
+    assert not mocks.named("shop-ops-shop-admin-binding").retain_on_delete
 
 
 def test_a_renamed_team_keeps_its_space(project: Path) -> None:
