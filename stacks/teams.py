@@ -482,6 +482,27 @@ def _collect_variables(
         mine.setdefault(key, (value, team.file, where))
 
 
+def _policy_not_enforced(cp: ClusterPlan) -> str | None:
+    """Why the cluster would accept a NetworkPolicy without enforcing it, when its plan says so.
+
+    The API server stores a NetworkPolicy whatever the CNI does with it, so a default-deny on a cluster whose
+    CNI enforces nothing is a guard rail that silently does not exist. EKS enforces policy only through the VPC
+    CNI's network policy agent (``enableNetworkPolicy``); AKS only with a network policy engine, or the Cilium
+    dataplane. GKE clusters always enforce it (Dataplane V2, or Calico on the legacy dataplane), k3s through its
+    embedded controller or the CNI that replaces flannel; an adopted cluster's CNI is not strata's to judge.
+    """
+    target = cp.entry.spec.target
+    if target is Target.EKS:
+        cni = next((p for p in cp.plan.packs if p.name == "aws-vpc-cni"), None)
+        if cni is not None and str(cni.values.get("enableNetworkPolicy", "false")).lower() != "true":
+            return "aws-vpc-cni's enableNetworkPolicy (variable network_policy) is not \"true\""
+    if target is Target.AKS:
+        network = cp.plan.settings().get("network", {})
+        if network.get("network_policy", "azure") is None and network.get("network_dataplane", "azure") != "cilium":
+            return "settings.network.network_policy is unset and the dataplane is not cilium"
+    return None
+
+
 def check_team_plans(verdict: TeamsVerdict, plans: Sequence[ClusterPlan]) -> tuple[list[ClusterPlan], list[PlanError]]:
     """The team step after resolution: every mistake the team files hold, and each cluster's plan with its team
     spaces. A team namespace that is also a pack's namespace on the cluster is an error (the pack would own, and
@@ -494,7 +515,19 @@ def check_team_plans(verdict: TeamsVerdict, plans: Sequence[ClusterPlan]) -> tup
         packs = {p.namespace: p.ref for p in cp.plan.packs if p.namespace}
         if cp.delivery.controllers is not None:
             packs.update({p.namespace: p.ref for p in cp.delivery.controllers.packs if p.namespace})
+        unenforced = _policy_not_enforced(cp)
         for space in spaces:
+            if space.default_deny and unenforced is not None:
+                errors.append(
+                    PlanError(
+                        space.file,
+                        f"{space.section}.default_deny",
+                        f"team {space.team}'s namespaces on cluster {cluster} rely on a default-deny NetworkPolicy, "
+                        f"but the cluster does not enforce NetworkPolicy ({unenforced}); ops turn enforcement on, "
+                        "or the team leaves the cluster out",
+                        cluster,
+                    )
+                )
             for ns in space.namespaces:
                 ref = packs.get(ns.name)
                 if ref is None or ns.name in SYSTEM_NAMESPACES:  # reported by the team step already

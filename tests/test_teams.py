@@ -542,3 +542,22 @@ def test_container_limits_must_fit_the_namespace_quota(project: Path) -> None:
     # A default that fits every namespace is accepted.
     doc["environments"]["t"]["limits"]["default"]["cpu"] = "500m"
     assert plan(project, {"shop": doc}).clusters
+
+
+def test_default_deny_needs_a_cluster_that_enforces_network_policy(project: Path) -> None:
+    """An AKS cluster without a network policy engine stores the default-deny policy and enforces nothing."""
+    env = base_env()
+    aks = next(c for c in env["clusters"] if c["name"] == "dev-aks")
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
+    found = errors(project, {"shop": team()}, env)
+    (error,) = only(found, "environments.t.default_deny")
+    assert error.cluster == "dev-aks" and error.file == "stacks/teams/shop.yaml"
+    assert "does not enforce NetworkPolicy (settings.network.network_policy is unset" in error.message
+    # Azure's own engine enforces it, and so does the Cilium dataplane (the shipped default): no error.
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": "azure"}}
+    assert plan(project, {"shop": team()}, env).clusters
+    del aks["overrides"]
+    assert plan(project, {"shop": team()}, env).clusters
+    # A team that asks for no default-deny (a policy finding of its own) is not refused for it.
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
+    assert plan(project, {"shop": team(default_deny=False)}, env).clusters
