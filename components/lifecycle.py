@@ -21,8 +21,7 @@ alike:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import pulumi
 
@@ -65,26 +64,4 @@ def retained(opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptio
     )
 
 
-def _force_apply_child(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult:
-    props = dict(args.props)
-    given = props.get("metadata")
-    metadata: dict[str, Any] = dict(given) if isinstance(given, Mapping) else {}
-    annotations = metadata.get("annotations")
-    metadata["annotations"] = {
-        **(annotations if isinstance(annotations, Mapping) else {}),
-        "pulumi.com/patchForce": "true",
-    }
-    props["metadata"] = metadata
-    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
-
-
-def taken_over(opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
-    """``opts`` for a chart or config group whose objects already run in the cluster under another field manager
-    (helm-controller, when a cluster switches from Flux to Pulumi): server-side apply takes their fields over
-    (``pulumi.com/patchForce``) instead of failing on the conflict. Only for the update that takes them over."""
-    return pulumi.ResourceOptions.merge(
-        opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(transforms=[_force_apply_child])
-    )
-
-
-__all__ = ["DIGEST_LENGTH", "aliases", "fixed_name", "pool_name", "replacement_digest", "retained", "taken_over"]
+__all__ = ["DIGEST_LENGTH", "aliases", "fixed_name", "pool_name", "replacement_digest", "retained"]

@@ -328,6 +328,5 @@ class PackStack(pulumi.ComponentResource):
             tags=self._tags,
             mirror=self.delivery.mirror,
             keep=(self._retain and pack.stateful) or (handover.keep_charts and helm),
-            take_over=handover.take_over and helm,
         )
         installer_for(pack.source).install(request)

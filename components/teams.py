@@ -13,8 +13,8 @@ The Kubernetes objects are the dictionaries of :func:`components.team_spec.space
 judges; everything goes through the cluster's provider and every namespaced object depends on its namespace.
 Day 2: child names are ``<team>-<cluster>-<namespace>-<kind>``, so adding a cluster or a namespace renames
 nothing; a renamed team (``renamed_from``) keeps its resources through aliases; in production a namespace is
-kept in the cluster when it leaves the program (``retain_on_delete``), so moving a team never deletes its
-workloads by surprise.
+kept in the cluster when it leaves the program (``retain_on_delete``), with its quota, limit range and
+default-deny policy, so moving a team never deletes its workloads, nor opens them to the network, by surprise.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ AKS_ROLES = {
     "admin": "3498e952-d568-435e-9b2c-8d77e338d7f7",  # Azure Kubernetes Service RBAC Admin
     "view": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",  # Azure Kubernetes Service RBAC Reader
 }
+
+
+#: Objects kept with a retained namespace (production): what confines the workloads left in it. Access (role
+#: bindings, access entries, role assignments) leaves with the team.
+GUARD_RAILS = frozenset({"ResourceQuota", "LimitRange", "NetworkPolicy"})
 
 
 class TeamSpaceError(pulumi.RunError):
@@ -95,7 +100,10 @@ class TeamSpace(pulumi.ComponentResource):
             self.namespaces[ns.name] = namespace
             inside = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace])
             for child in namespaced_objects(plan, ns):
-                self.objects.append(_kubernetes(f"{name}-{ns.name}-{_suffix(child)}", child, inside))
+                # A retained namespace keeps its guard rails: deleting the default-deny policy (or the quota)
+                # of a namespace whose workloads stay would open them to all traffic when the team leaves.
+                guard = pulumi.ResourceOptions.merge(inside, keep if child["kind"] in GUARD_RAILS else None)
+                self.objects.append(_kubernetes(f"{name}-{ns.name}-{_suffix(child)}", child, guard))
         cloud = pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *self.namespaces.values()])
         self.access: list[pulumi.CustomResource] = []
         if isinstance(handles, EksHandles) and plan.access.kind == "eks-access-entry":

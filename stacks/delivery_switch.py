@@ -14,10 +14,12 @@ So a switch takes two updates, and the second is refused until the first has bee
    so it has to be in the state before the update that drops the charts), or Flux's ``HelmRelease`` objects
    are suspended (helm-controller skips the uninstall of a suspended release when its object is deleted).
 2. ``delivery: <new>``. The new realisation takes the running releases over under the same release names,
-   namespaces and storage namespaces: helm-controller adopts the objects of an existing release name
-   (``install.disableTakeOwnership`` defaults to false), Pulumi's server-side apply upserts the objects
-   helm-controller applied (forcing its field ownership for that one update); the old realisation is then
-   dropped without uninstalling anything.
+   namespaces and storage namespaces. ``helm.v4.Chart`` keeps no Helm release record, so helm-controller
+   installs each release and, ``install.disableTakeOwnership`` being false, takes the running objects over;
+   going to Pulumi, the cluster's provider upserts the objects helm-controller applied and forces their field
+   ownership for that one update (``upsertExistingObjects``, ``enablePatchForce``: since pulumi-kubernetes 4.29
+   a create of an existing object otherwise fails with AlreadyExists). The old realisation is then dropped
+   without uninstalling anything (helm-controller skips the uninstall of a suspended release it sees deleted).
 
 "Deployed" is what the stack exported after its last update, under :data:`EXPORT_KEY`: each cluster's
 delivery and the delivery it was prepared for. The program reads it through its own stack reference before

@@ -163,12 +163,15 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         spec = cp.entry.spec
         # A renamed cluster carries its former names; every child named after it follows.
         renamed = pulumi.ResourceOptions(aliases=aliases(spec.renamed_from))
+        delivery = delivery_for(cp.delivery, cp.drift)
         cluster = build_cluster(
             spec,
             settings=cp.plan.settings(),
             protect=environment.protect(spec),
             tags=environment.tags(spec),
             opts=renamed,
+            # The update switching the cluster from Flux to Pulumi creates objects helm-controller already runs.
+            adopt_existing=delivery.handover.take_over,
         )
         packs = PackStack(
             spec.name,
@@ -177,7 +180,7 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
             tags=environment.tags(spec),
             opts=renamed,
             retain_data=environment.settings.production,
-            delivery=delivery_for(cp.delivery, cp.drift),
+            delivery=delivery,
         )
         # Team spaces (teams/<team>.yaml) after the packs: their network policies need the CNI, and destroy removes
         # them before the add-ons and the cluster.

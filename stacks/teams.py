@@ -208,6 +208,7 @@ def plan_teams(environment: Environment, entries: Sequence[ClusterEntry]) -> Tea
             if space is None:
                 continue
             _check_ceiling(team, space, environment, verdict.errors)
+            _check_limits(team, space, verdict.errors)
             _check_claims(team, space, verdict)
             _check_principals(team, space, cluster.spec, eks_principals, verdict.errors)
             _collect_variables(team, cluster, usable, verdict)
@@ -336,6 +337,31 @@ def _check_ceiling(team: TeamEntry, space: TeamSpacePlan, environment: Environme
         errors.append(PlanError(team.file, f"{team.base}.quota.{key}", message, cluster))
 
 
+def _check_limits(team: TeamEntry, space: TeamSpacePlan, errors: list[PlanError]) -> None:
+    """A container's default limits must fit the quota of each namespace.
+
+    The quota caps ``limits.cpu`` and ``limits.memory``, and the LimitRange gives every container that names no
+    limit the default one: a default above a namespace's quota makes the API server refuse every such pod there
+    ("exceeded quota"), which the team would only find when its first deployment stays at zero replicas.
+    """
+    for what in ("cpu", "memory"):
+        value = getattr(space.limits.default, what)
+        over = [ns for ns in space.namespaces if parse_quantity(value) > parse_quantity(getattr(ns, what))]
+        if not over:
+            continue
+        shown = ", ".join(f"{ns.name} ({getattr(ns, what)})" for ns in over)
+        errors.append(
+            PlanError(
+                team.file,
+                f"{team.base}.limits.default.{what}",
+                f"limits.default.{what} {value} is above the {what} quota of namespace(s) {shown} on cluster "
+                f"{space.cluster}: every pod that names no limit would be refused by the quota; lower "
+                f"limits.default.{what} or raise the namespace's quota.{what}",
+                space.cluster,
+            )
+        )
+
+
 def _check_claims(team: TeamEntry, space: TeamSpacePlan, verdict: TeamsVerdict) -> None:
     """A namespace belongs to one team per cluster, and never to the cluster itself."""
     for i, ns in enumerate(space.namespaces):
@@ -456,6 +482,27 @@ def _collect_variables(
         mine.setdefault(key, (value, team.file, where))
 
 
+def _policy_not_enforced(cp: ClusterPlan) -> str | None:
+    """Why the cluster would accept a NetworkPolicy without enforcing it, when its plan says so.
+
+    The API server stores a NetworkPolicy whatever the CNI does with it, so a default-deny on a cluster whose
+    CNI enforces nothing is a guard rail that silently does not exist. EKS enforces policy only through the VPC
+    CNI's network policy agent (``enableNetworkPolicy``); AKS only with a network policy engine, or the Cilium
+    dataplane. GKE clusters always enforce it (Dataplane V2, or Calico on the legacy dataplane), k3s through its
+    embedded controller or the CNI that replaces flannel; an adopted cluster's CNI is not strata's to judge.
+    """
+    target = cp.entry.spec.target
+    if target is Target.EKS:
+        cni = next((p for p in cp.plan.packs if p.name == "aws-vpc-cni"), None)
+        if cni is not None and str(cni.values.get("enableNetworkPolicy", "false")).lower() != "true":
+            return "aws-vpc-cni's enableNetworkPolicy (variable network_policy) is not \"true\""
+    if target is Target.AKS:
+        network = cp.plan.settings().get("network", {})
+        if network.get("network_policy", "azure") is None and network.get("network_dataplane", "azure") != "cilium":
+            return "settings.network.network_policy is unset and the dataplane is not cilium"
+    return None
+
+
 def check_team_plans(verdict: TeamsVerdict, plans: Sequence[ClusterPlan]) -> tuple[list[ClusterPlan], list[PlanError]]:
     """The team step after resolution: every mistake the team files hold, and each cluster's plan with its team
     spaces. A team namespace that is also a pack's namespace on the cluster is an error (the pack would own, and
@@ -468,7 +515,19 @@ def check_team_plans(verdict: TeamsVerdict, plans: Sequence[ClusterPlan]) -> tup
         packs = {p.namespace: p.ref for p in cp.plan.packs if p.namespace}
         if cp.delivery.controllers is not None:
             packs.update({p.namespace: p.ref for p in cp.delivery.controllers.packs if p.namespace})
+        unenforced = _policy_not_enforced(cp)
         for space in spaces:
+            if space.default_deny and unenforced is not None:
+                errors.append(
+                    PlanError(
+                        space.file,
+                        f"{space.section}.default_deny",
+                        f"team {space.team}'s namespaces on cluster {cluster} rely on a default-deny NetworkPolicy, "
+                        f"but the cluster does not enforce NetworkPolicy ({unenforced}); ops turn enforcement on, "
+                        "or the team leaves the cluster out",
+                        cluster,
+                    )
+                )
             for ns in space.namespaces:
                 ref = packs.get(ns.name)
                 if ref is None or ns.name in SYSTEM_NAMESPACES:  # reported by the team step already

@@ -444,6 +444,11 @@ def test_production_keeps_team_namespaces(project: Path, monkeypatch: pytest.Mon
     mocks = run_program(config)
     namespace = mocks.named("shop-ops-shop-ns")
     assert namespace.retain_on_delete
+    # The workloads left behind stay confined: quota, limits and default-deny are kept with the namespace;
+    # the team's access leaves with the team.
+    for kind in ("quota", "limits", "default-deny"):
+        assert mocks.named(f"shop-ops-shop-{kind}").retain_on_delete, kind
+    assert not mocks.named("shop-ops-shop-admin-binding").retain_on_delete
 
 
 def test_a_renamed_team_keeps_its_space(project: Path) -> None:
@@ -517,3 +522,42 @@ def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
     renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
     assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
     assert aks_assignment_name(first, "shop", "view", ENTRA) != aks_assignment_name(first, "shop", "admin", ENTRA)
+
+
+def test_container_limits_must_fit_the_namespace_quota(project: Path) -> None:
+    """A LimitRange default above the quota refuses every pod that names no limit: caught in the plan."""
+    doc = team(
+        namespaces=[{"name": "shop"}, {"name": "shop-jobs", "quota": {"cpu": "500m"}}],
+        quota={"cpu": "2", "memory": "4Gi"},
+        limits={"default": {"cpu": "1", "memory": "1Gi"}, "default_request": {"cpu": "100m", "memory": "128Mi"}},
+    )
+    found = errors(project, {"shop": doc})
+    cpu = only(found, "environments.t.limits.default.cpu")
+    assert {e.cluster for e in cpu} == {"dev-eks", "dev-aks", "dev-gke", "ops"}, "one error per cluster"
+    for e in cpu:
+        assert f"limits.default.cpu 1 is above the cpu quota of namespace(s) shop-jobs (500m) on cluster {e.cluster}" \
+            in e.message
+        assert "every pod that names no limit would be refused" in e.message
+    assert not only(found, "environments.t.limits.default.memory")
+    # A default that fits every namespace is accepted.
+    doc["environments"]["t"]["limits"]["default"]["cpu"] = "500m"
+    assert plan(project, {"shop": doc}).clusters
+
+
+def test_default_deny_needs_a_cluster_that_enforces_network_policy(project: Path) -> None:
+    """An AKS cluster without a network policy engine stores the default-deny policy and enforces nothing."""
+    env = base_env()
+    aks = next(c for c in env["clusters"] if c["name"] == "dev-aks")
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
+    found = errors(project, {"shop": team()}, env)
+    (error,) = only(found, "environments.t.default_deny")
+    assert error.cluster == "dev-aks" and error.file == "stacks/teams/shop.yaml"
+    assert "does not enforce NetworkPolicy (settings.network.network_policy is unset" in error.message
+    # Azure's own engine enforces it, and so does the Cilium dataplane (the shipped default): no error.
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": "azure"}}
+    assert plan(project, {"shop": team()}, env).clusters
+    del aks["overrides"]
+    assert plan(project, {"shop": team()}, env).clusters
+    # A team that asks for no default-deny (a policy finding of its own) is not refused for it.
+    aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
+    assert plan(project, {"shop": team(default_deny=False)}, env).clusters

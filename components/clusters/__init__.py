@@ -65,6 +65,7 @@ class ClusterFactory(Protocol):
         protect: bool = ...,
         tags: Mapping[str, str] | None = ...,
         opts: pulumi.ResourceOptions | None = ...,
+        adopt_existing: bool = ...,
     ) -> ClusterComponent: ...
 
 
@@ -86,10 +87,21 @@ def build_cluster(
     protect: bool = False,
     tags: Mapping[str, str] | None = None,
     opts: pulumi.ResourceOptions | None = None,
+    adopt_existing: bool = False,
 ) -> ClusterComponent:
-    """Build the component for ``spec.target``; ``settings`` come from the profile's cluster packs."""
+    """Build the component for ``spec.target``; ``settings`` come from the profile's cluster packs.
+
+    ``adopt_existing``: this update takes running objects over (see :func:`contract.make_provider`)."""
     cls = component_class(spec.target)
-    return cls(spec.name, spec, settings=settings or {}, protect=protect, tags=tags or {}, opts=opts)
+    return cls(
+        spec.name,
+        spec,
+        settings=settings or {},
+        protect=protect,
+        tags=tags or {},
+        opts=opts,
+        adopt_existing=adopt_existing,
+    )
 
 
 __all__ = [

@@ -147,6 +147,7 @@ class AksCluster(ClusterComponent):
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        adopt_existing: bool = False,
     ) -> None:
         # Checked before even the component registers: a rejected spec leaves nothing behind in the stack.
         parsed = validate_spec(spec, settings, tags)
@@ -327,7 +328,13 @@ class AksCluster(ClusterComponent):
 
         ready: list[pulumi.Resource] = [cluster, *pools]
         provider = make_provider(
-            name, Target.AKS, kubeconfig, parent=self, depends_on=ready, cloud_name=spec.cloud_name
+            name,
+            Target.AKS,
+            kubeconfig,
+            parent=self,
+            depends_on=ready,
+            cloud_name=spec.cloud_name,
+            adopt_existing=adopt_existing,
         )
 
         self.resource_group_name = rg_name

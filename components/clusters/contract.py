@@ -170,6 +170,7 @@ def make_provider(
     context: str | None = None,
     delete_unreachable: bool = False,
     cloud_name: str | None = None,
+    adopt_existing: bool = False,
 ) -> k8s.Provider:
     """The Kubernetes provider every pack uses; never the ambient default provider.
 
@@ -177,6 +178,13 @@ def make_provider(
     lets a decommissioned edge site leave state without a reachable API server. The identifier comes from
     the cloud name, which survives a rename: a new identifier would replace the provider and with it every
     Kubernetes object of every pack.
+
+    ``adopt_existing`` is for the one update that takes running objects over from another manager (a switch
+    from Flux to Pulumi delivery). Since pulumi-kubernetes 4.29 a create is a plain create that fails with
+    AlreadyExists when the object exists; ``upsertExistingObjects`` makes it a server-side apply instead, and
+    ``enablePatchForce`` takes the fields helm-controller owns. Both are provider settings (an in-place
+    provider update: the cluster identifier is unchanged), so no object's inputs change, and the next update
+    drops them again. Unset otherwise: an ordinary stack's provider inputs stay exactly as they were.
     """
     return k8s.Provider(
         f"{name}-k8s",
@@ -186,6 +194,8 @@ def make_provider(
         render_yaml_to_directory=render_yaml_to_directory,
         enable_server_side_apply=True,
         delete_unreachable=delete_unreachable,
+        upsert_existing_objects=True if adopt_existing else None,
+        enable_patch_force=True if adopt_existing else None,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 

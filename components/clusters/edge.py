@@ -256,6 +256,7 @@ class EdgeCluster(ClusterComponent):
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        adopt_existing: bool = False,
     ) -> None:
         # Everything that can fail (settings, hosts, the SSH key) fails before anything is registered.
         parsed = validate(spec, settings)
@@ -351,6 +352,7 @@ class EdgeCluster(ClusterComponent):
             depends_on=[*installs, kubeconfig_read],
             delete_unreachable=True,
             cloud_name=spec.cloud_name,
+            adopt_existing=adopt_existing,
         )
         disabled = disabled_components(parsed)
         self._finish(

@@ -219,6 +219,7 @@ class EksCluster(ClusterComponent):
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        adopt_existing: bool = False,
     ) -> None:
         # Checked before even the component registers: a rejected spec leaves nothing behind in the stack.
         parsed = validate(spec, settings, tags)
@@ -387,7 +388,13 @@ class EksCluster(ClusterComponent):
             )
         )
         provider = make_provider(
-            name, Target.EKS, kubeconfig, parent=self, depends_on=node_groups, cloud_name=spec.cloud_name
+            name,
+            Target.EKS,
+            kubeconfig,
+            parent=self,
+            depends_on=node_groups,
+            cloud_name=spec.cloud_name,
+            adopt_existing=adopt_existing,
         )
         issuer_host = issuer_url.apply(lambda url: url.removeprefix("https://"))
 

@@ -45,6 +45,7 @@ class ExistingCluster(ClusterComponent):
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        adopt_existing: bool = False,
     ) -> None:
         # ``protect`` and ``tags`` have nothing to land on: strata creates no cluster resource here.
         validate(spec, settings)
@@ -67,6 +68,7 @@ class ExistingCluster(ClusterComponent):
             render_yaml_to_directory=render_dir,
             context=spec.context,
             cloud_name=spec.cloud_name,
+            adopt_existing=adopt_existing,
         )
         self._finish(
             ClusterContract(

@@ -133,6 +133,7 @@ class GkeCluster(ClusterComponent):
         protect: bool = False,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        adopt_existing: bool = False,
     ) -> None:
         parsed, labels = validate(spec, settings, tags)
         super().__init__("strata:clusters:GkeCluster", name, None, opts)
@@ -369,7 +370,15 @@ class GkeCluster(ClusterComponent):
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(host, ca).apply(lambda args: _kubeconfig(spec.name, args[0], args[1]))
         )
-        provider = make_provider(name, Target.GKE, kubeconfig, parent=self, depends_on=pools, cloud_name=cloud_name)
+        provider = make_provider(
+            name,
+            Target.GKE,
+            kubeconfig,
+            parent=self,
+            depends_on=pools,
+            cloud_name=cloud_name,
+            adopt_existing=adopt_existing,
+        )
 
         self.network = network
         self.subnetwork = subnet

@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 from components.clusters.contract import AksHandles, ClusterContract, EksHandles
 from components.delivery.flux import chart_location
 from components.identities import PackIdentity
-from components.lifecycle import retained, taken_over
+from components.lifecycle import retained
 from packs.model import ManagedService, Source
 from packs.resolve import ResolvedPack
 
@@ -47,20 +47,14 @@ class InstallRequest:
     mirror: str | None = None
     #: Leave the pack's objects in the cluster when it is removed (production data, or a switch to Flux).
     keep: bool = False
-    #: Take the objects' fields over from another field manager (a switch from Flux); this update only.
-    take_over: bool = False
 
     def opts(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.release, depends_on=[*self.release.deps, *self.identity.resources])
 
     def kubernetes_opts(self) -> pulumi.ResourceOptions:
-        """Options of a Kubernetes resource: the cluster's provider, and the retention and take-over asked for."""
+        """Options of a Kubernetes resource: the cluster's provider, and the retention asked for."""
         opts = pulumi.ResourceOptions.merge(self.opts(), pulumi.ResourceOptions(provider=self.cluster.provider))
-        if self.keep:
-            opts = retained(opts)
-        if self.take_over:
-            opts = taken_over(opts)
-        return opts
+        return retained(opts) if self.keep else opts
 
 
 class Installer(Protocol):

@@ -58,8 +58,9 @@ class Handover:
       it must be deployed one update before the switch, which then drops the charts without touching the
       cluster while Flux adopts the running releases (same release names and namespaces).
     - ``take_over`` (the update switching a cluster from ``flux`` to ``pulumi``): the charts' objects exist,
-      applied by helm-controller; server-side apply takes their fields over (``pulumi.com/patchForce``)
-      instead of failing on a field-manager conflict.
+      applied by helm-controller. Pulumi's create of an existing object fails with AlreadyExists (pulumi-kubernetes
+      4.29 and later), so for this one update the cluster's provider upserts existing objects and forces field
+      ownership (``upsertExistingObjects``, ``enablePatchForce``); no object's inputs change for it.
     """
 
     keep_charts: bool = False
