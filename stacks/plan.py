@@ -219,8 +219,10 @@ def _with_delivery(
             if spec.delivery is not None
             else (environment.file, 'config."strata:delivery"')
         )
+        # The plan already holds the cluster's facts: no second request built from the spec.
+        request = ClusterRequest(cp.plan.cluster, spec.profiles, file=entry.file, field=entry.field)
         delivery, problems = plan_delivery(
-            mode, spec.mirror or environment.settings.mirror, cp.plan, request_for(entry), resolver, where
+            mode, spec.mirror or environment.settings.mirror, cp.plan, request, resolver, where
         )
         errors.extend(problems)
         out.append(replace(cp, delivery=delivery))
