@@ -151,7 +151,9 @@ class ResolvedPlan:
     def pack(self, name: str) -> ResolvedPack:
         return next(p for p in self.packs if p.name == name)
 
-    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+    def as_dict(self, explain: bool = False, packs: Any = None) -> dict[str, Any]:
+        """The plan as data; ``packs`` stands in for the packs' entry when the caller has it already (a fleet's
+        JSON encodes the packs clusters share once)."""
         return {
             "name": self.cluster.name,
             "target": self.cluster.target.value,
@@ -159,7 +161,7 @@ class ResolvedPlan:
             "kubernetes_version": self.cluster.kubernetes_version,
             "labels": self.cluster.labels,
             "profiles": list(self.profiles),
-            "packs": [p.as_dict(explain) for p in self.packs],
+            "packs": [p.as_dict(explain) for p in self.packs] if packs is None else packs,
         }
 
 

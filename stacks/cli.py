@@ -127,7 +127,7 @@ def plan(
         err.print(f"[yellow]advisory[/yellow]: {escape(line)} (strata check --env {env} lists them)", highlight=False)
     if as_json:
         # Compact on purpose: an indented dump takes the pure-Python encoder, 10x slower at fleet scale.
-        sys.stdout.write(json.dumps(result.as_dict(explain), separators=(",", ":")))
+        sys.stdout.write(result.as_json(explain))
         sys.stdout.write("\n")
         return
     out.print(

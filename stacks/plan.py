@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,7 +26,7 @@ from packs.catalogue import PACKS_DIR, Catalogue, load_catalogue
 from packs.drift import resolve_drift
 from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import DriftAction, Layer
-from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
+from packs.resolve import ClusterRequest, ResolvedPack, ResolvedPlan, Resolver
 from policy.rules import Level
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
 from stacks.policy import PolicyFinding, check_policy
@@ -60,9 +61,9 @@ class ClusterPlan:
     #: How the plan reaches the cluster: Pulumi or Flux, the chart mirror, the Flux controllers.
     delivery: DeliveryPlan = DIRECT
 
-    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+    def as_dict(self, explain: bool = False, packs: Any = None) -> dict[str, Any]:
         return {
-            **self.plan.as_dict(explain),
+            **self.plan.as_dict(explain, packs),
             "drift": {layer.value: a.value for layer, a in self.drift.items()},
             "delivery": self.delivery.as_dict(),
         }
@@ -82,14 +83,37 @@ class EnvironmentPlan:
         with collector_paused():
             return self._as_dict(explain)
 
-    def _as_dict(self, explain: bool) -> dict[str, Any]:
+    def _as_dict(self, explain: bool, clusters: Any = None) -> dict[str, Any]:
         return {
             "schema": PLAN_SCHEMA,
             "environment": self.environment.name,
             "production": self.environment.settings.production,
             "stacks": self.environment.settings.stacks,
-            "clusters": [c.as_dict(explain) for c in self.clusters],
+            "clusters": [c.as_dict(explain) for c in self.clusters] if clusters is None else clusters,
         }
+
+    def as_json(self, explain: bool = False) -> str:
+        """The ``--json`` document as compact text: exactly ``json.dumps(self.as_dict(explain), separators=(",",
+        ":"))``, built for a fleet. Clusters that share their resolved packs (most sites of a fleet) share
+        their text too: each distinct packs tuple is encoded once and spliced into every cluster holding it,
+        where encoding it per cluster was most of a 10,000-site ``strata plan --json``."""
+        with collector_paused():
+            # A placeholder no value can hold: the text of the packs (and of the clusters) takes its place.
+            slot = f"\x00{token_hex(8)}\x00"
+            quoted = json.dumps(slot)
+            encoded: dict[int, tuple[tuple[ResolvedPack, ...], str]] = {}
+            parts: list[str] = []
+            for cp in self.clusters:
+                packs = cp.plan.packs
+                hit = encoded.get(id(packs))
+                if hit is None or hit[0] is not packs:  # the tuple is kept, so its address cannot be reused
+                    hit = encoded[id(packs)] = (packs, _compact([p.as_dict(explain) for p in packs]))
+                parts.append(_compact(cp.as_dict(explain, slot)).replace(quoted, hit[1], 1))
+            return _compact(self._as_dict(explain, slot)).replace(quoted, "[" + ",".join(parts) + "]", 1)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def request_for(entry: ClusterEntry) -> ClusterRequest:

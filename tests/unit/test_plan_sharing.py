@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
+from pydantic import BaseModel, Field
 
-from packs.model import Target
+from packs.model import SecretRef, Target
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
+from stacks.reconcile import _ref_fields, _secret_refs
 from tests.catalogue_builder import facts, in_memory, pack, profile
 
 VALUES = {
@@ -152,3 +155,138 @@ def test_packs_with_an_identity_are_applied_per_cluster() -> None:
     assert document(second) == document(Resolver(catalogue(templated=False, identity=True)).resolve(
         with_facts(name="site-2", **eks)
     ))
+
+
+# ------------------------------------------------------------------ secret references of a spec, by type
+
+
+class _Leaf(BaseModel):
+    ref: SecretRef | None = None
+    note: str = ""
+
+
+class _Tree(BaseModel):
+    """Every way a declared type can carry a reference, beside fields that never can."""
+
+    name: str = "t"
+    count: int = 0
+    labels: dict[str, str] = {}
+    direct: SecretRef | None = None
+    annotated: list[Annotated[SecretRef, Field(description="x")]] = []
+    listed: list[SecretRef] = []
+    mapped: dict[str, SecretRef] = {}
+    leaves: tuple[_Leaf, ...] = ()
+    anything: Any = None
+    child: _Tree | None = None
+
+
+def _every_ref(value: Any, path: str) -> list[tuple[str, SecretRef]]:
+    """The reference walk: every field of every model, whatever its type."""
+    if isinstance(value, SecretRef):
+        return [(path, value)]
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return [r for n in fields for r in _every_ref(getattr(value, n), f"{path}.{n}" if path else n)]
+    if isinstance(value, dict):
+        return [r for k, v in value.items() for r in _every_ref(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list | tuple):
+        return [r for i, v in enumerate(value) for r in _every_ref(v, f"{path}[{i}]")]
+    return []
+
+
+def test_the_typed_walk_finds_every_reference_the_full_walk_finds() -> None:
+    ref = SecretRef(env="A")
+    tree = _Tree(
+        direct=ref,
+        annotated=[SecretRef(env="B")],
+        listed=[SecretRef(env="C")],
+        mapped={"k": SecretRef(config="ns:k")},
+        leaves=(_Leaf(), _Leaf(ref=SecretRef(file="/k"))),
+        anything={"deep": [SecretRef(env="D")]},
+        child=_Tree(direct=SecretRef(env="E"), child=_Tree(leaves=(_Leaf(ref=ref),))),
+    )
+    found = list(_secret_refs(tree, ""))
+    assert found == _every_ref(tree, "")
+    assert len(found) == 8
+    assert "name" not in _ref_fields(_Tree) and "labels" not in _ref_fields(_Tree)
+
+
+def test_every_shipped_cluster_spec_gives_the_same_references_as_the_full_walk(root: Path) -> None:
+    from stacks.environment import available, load_environment
+
+    entries = [e for name in available(root / "stacks/config") for e in load_environment(name).clusters]
+    assert any(_every_ref(e.spec, "") for e in entries)
+    for entry in entries:
+        assert list(_secret_refs(entry.spec, "")) == _every_ref(entry.spec, ""), entry.spec.name
+
+
+# ------------------------------------------------------------------ policy verdicts shared per pack
+
+
+def test_a_packs_verdict_is_not_reused_under_other_policy_parameters() -> None:
+    """Two environments judge one catalogue pack with their own allowed repositories, in one process."""
+    from policy.rules import Params
+    from stacks.policy import pack_violations
+
+    plan = Resolver(catalogue(templated=False)).resolve(request())
+    app = plan.pack("app")
+    assert pack_violations(app, Params(), {"helm-chart-pinned"}) == []
+    restricted = Params(allowed_repositories=("oci://registry.internal/",))
+    assert [v.field for v, _ in pack_violations(app, restricted, {"helm-chart-pinned"})] == ["repository"]
+
+
+# ------------------------------------------------------------------ a fleet's plan, shared vs one row at a time
+
+
+def _fleet(folder: Path, root: Path, observability: bool) -> Path:
+    """The shipped edge environment (with observability: Fluent Bit templates the cluster's name) and 24 rows
+    that differ the ways inventories do: tiers, racks, addresses, some rows setting a variable, some host keys."""
+    import shutil
+
+    import yaml
+
+    from bench.fleet import rows
+
+    config = folder / "config"
+    (config / "inventories").mkdir(parents=True)
+    shutil.copy(root / "stacks/config/Pulumi.management.yaml", config)
+    env = yaml.safe_load((root / "stacks/config/Pulumi.edge.yaml").read_text())
+    if observability:
+        env["config"]["strata:inventory"]["defaults"]["profiles"].append("observability@1.1.0")
+    (config / "Pulumi.edge.yaml").write_text(yaml.safe_dump(env))
+    lines = ["name,region,address,cpu_millicores,memory_mib,labels.tier,facts.rack,variables.envoy-gateway.replicas,"
+             "host_key"]
+    for i, r in enumerate(rows(24)):
+        replicas = "2" if i % 4 == 1 else ""
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests" if i % 5 == 2 else ""
+        lines.append(
+            f"{r['name']},{r['region']},{r['address']},8000,16384,{r['labels.tier']},{r['facts.rack']},{replicas},{key}"
+        )
+    (config / env["config"]["strata:inventory"]["file"]).write_text("\n".join(lines) + "\n")
+    return config
+
+
+@pytest.mark.parametrize(("observability", "distinct"), [(False, 7), (True, 24)])
+def test_a_fleets_plan_is_what_planning_each_cluster_alone_gives(
+    tmp_path: Path, root: Path, observability: bool, distinct: int
+) -> None:
+    from stacks.plan import plan_environment
+
+    config = _fleet(tmp_path, root, observability)
+    fleet = plan_environment("edge", config_dir=config)
+    assert len(fleet.clusters) == 24
+    # Without templates the 18 rows setting no variable share one result and the 6 that do keep their own
+    # (provenance names their line); Fluent Bit's template of the name gives every site its own.
+    assert len({id(cp.plan.packs) for cp in fleet.clusters}) == distinct
+    for cp in fleet.clusters:
+        alone = plan_environment("edge", cluster=cp.entry.spec.name, config_dir=config)
+        assert cp.as_dict(explain=True) == alone.clusters[0].as_dict(explain=True), cp.entry.spec.name
+        assert cp.delivery == alone.clusters[0].delivery and cp.drift == alone.clusters[0].drift
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_the_json_text_is_the_documents_dump(tmp_path: Path, root: Path, explain: bool) -> None:
+    from stacks.plan import plan_environment
+
+    fleet = plan_environment("edge", config_dir=_fleet(tmp_path, root, False))
+    assert fleet.as_json(explain) == json.dumps(fleet.as_dict(explain), separators=(",", ":"))
