@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+import packs.levels
 from components.clusters.spec import (
     AksClusterSpec,
     AksSettings,
@@ -31,6 +32,7 @@ from components.clusters.spec import (
 )
 from packs.catalogue import Catalogue
 from packs.errors import PlanError
+from packs.levels import LevelKind
 from packs.model import HelmSource, ManifestSource, Profile, settings_group
 from packs.resolve import ResolvedPack
 from policy.rules import (
@@ -114,6 +116,12 @@ def params_for(environment: Environment) -> Params:
     )
 
 
+#: Enforcement levels per rule, as profiles (``policy.rules``, ``policy.locks``) set them.
+POLICY: LevelKind[str, Level] = LevelKind(
+    of_profile=lambda p: (p.policy.rules, p.policy.locks), section="policy.rules", noun="policy rule"
+)
+
+
 def resolve_levels(
     production: bool,
     profiles: Sequence[tuple[Profile, str]],
@@ -122,40 +130,9 @@ def resolve_levels(
     field_path: str = 'config."strata:policy".rules',
 ) -> tuple[dict[str, Level], list[PlanError]]:
     """The level of every rule for a cluster with ``profiles`` ((profile, its file), in order) in an environment
-    requesting ``requested`` (at ``file``). Returns every error, never raises."""
-    levels = default_levels(production)
-    locked: dict[str, tuple[Level, Profile]] = {}
-    errors: list[PlanError] = []
-    for profile, profile_file in profiles:
-        for rule, level in profile.policy.rules.items():
-            if rule in locked and locked[rule][0] != level:
-                first = locked[rule][1]
-                errors.append(
-                    PlanError(
-                        profile_file,
-                        f"policy.rules.{rule}",
-                        f"profile {profile.ref} sets policy rule {rule} to {level.value}, but profile {first.ref} "
-                        f"locks it to {locked[rule][0].value}",
-                    )
-                )
-                continue
-            if rule not in locked:
-                levels[rule] = level
-        for rule in profile.policy.locks:
-            locked.setdefault(rule, (profile.policy.rules[rule], profile))
-    for rule, level in requested.items():
-        if rule in locked and locked[rule][0] != level:
-            errors.append(
-                PlanError(
-                    file,
-                    f"{field_path}.{rule}",
-                    f"policy rule {rule} is locked to {locked[rule][0].value} by profile {locked[rule][1].ref}; "
-                    f"remove the key or set it to {locked[rule][0].value}",
-                )
-            )
-            continue
-        levels[rule] = level
-    return levels, errors
+    requesting ``requested`` (at ``file``), by the rule drift levels follow too (packs/levels.py). Returns every
+    error, never raises."""
+    return packs.levels.resolve_levels(POLICY, default_levels(production), profiles, requested, file, field_path)
 
 
 # --------------------------------------------------------------------------------------- views of a cluster
