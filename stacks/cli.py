@@ -7,6 +7,8 @@ cluster resolved; anything else prints every problem (file, field path, message)
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import sys
 from collections import defaultdict
@@ -270,6 +272,9 @@ def show(
 
 
 def main() -> None:
+    # One command per process: what it built (a fleet's plan) lives until exit, where the interpreter's final
+    # collection would only rescan it (most of a second at 10,000 sites). Reference counting still frees it.
+    atexit.register(gc.freeze)
     app()
 
 

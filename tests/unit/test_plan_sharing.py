@@ -290,3 +290,23 @@ def test_the_json_text_is_the_documents_dump(tmp_path: Path, root: Path, explain
 
     fleet = plan_environment("edge", config_dir=_fleet(tmp_path, root, False))
     assert fleet.as_json(explain) == json.dumps(fleet.as_dict(explain), separators=(",", ":"))
+
+
+# ------------------------------------------------------------------ the collector after a plan
+
+
+def test_what_a_paused_block_built_moves_to_the_oldest_generation_unscanned() -> None:
+    """Left young, a fleet's plan would be scanned by the first collection after it; frozen for good, its
+    cycles would never be collected. It goes to the oldest generation: examined only by full collections."""
+    import gc
+
+    from stacks.plan import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(1000)]
+    assert gc.isenabled()
+    assert not any(o is kept for o in gc.get_objects(generation=0))
+    assert any(o is kept for o in gc.get_objects(generation=2))
+    assert gc.get_freeze_count() == 0
