@@ -7,7 +7,6 @@ time to render the ``--json`` document, and peak RSS. Run: ``python -m bench.pla
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
 import subprocess
@@ -42,7 +41,7 @@ def measure(config: Path) -> dict[str, float]:
     start = time.perf_counter()
     result = plan_environment("edge", config_dir=config)
     planned = time.perf_counter()
-    document = json.dumps(result.as_dict())
+    document = result.as_json()
     rendered = time.perf_counter()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {

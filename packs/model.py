@@ -9,6 +9,7 @@ is caught with a field path before anything is built.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -639,8 +640,11 @@ class Pack(Frozen):
         return next((v for v in self.variables if v.name == name), None)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_ref(ref: str) -> tuple[str, str]:
-    """Split ``name@version``; the version must be exact because profiles are reproducible by design."""
+    """Split ``name@version``; the version must be exact because profiles are reproducible by design.
+
+    Remembered: every row of an inventory names the same few profiles (a bad one raises, and is not)."""
     name, sep, version = ref.partition("@")
     if not sep or not re.match(DNS_LABEL, name) or not re.match(SEMVER, version):
         raise ValueError(f"{ref!r} is not a reference of the form name@1.2.3")

@@ -29,6 +29,7 @@ from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from pydantic import BaseModel
 
 from packs.catalogue import CatalogPack, CatalogProfile, Catalogue
 from packs.errors import PlanError, PlanErrors, did_you_mean
@@ -151,7 +152,9 @@ class ResolvedPlan:
     def pack(self, name: str) -> ResolvedPack:
         return next(p for p in self.packs if p.name == name)
 
-    def as_dict(self, explain: bool = False) -> dict[str, Any]:
+    def as_dict(self, explain: bool = False, packs: Any = None) -> dict[str, Any]:
+        """The plan as data; ``packs`` stands in for the packs' entry when the caller has it already (a fleet's
+        JSON encodes the packs clusters share once)."""
         return {
             "name": self.cluster.name,
             "target": self.cluster.target.value,
@@ -159,7 +162,7 @@ class ResolvedPlan:
             "kubernetes_version": self.cluster.kubernetes_version,
             "labels": self.cluster.labels,
             "profiles": list(self.profiles),
-            "packs": [p.as_dict(explain) for p in self.packs],
+            "packs": [p.as_dict(explain) for p in self.packs] if packs is None else packs,
         }
 
 
@@ -676,6 +679,9 @@ class Resolver:
         self.catalogue = catalogue
         self._cache: dict[tuple[Any, ...], _Compiled] = {}
         self._conditional: dict[int, list[tuple[str, int, Variable]]] = {}
+        #: Applied packs shared by every cluster whose request has the same :meth:`_sharing_key`.
+        self._applied: dict[tuple[Any, ...], tuple[ResolvedPack, ...]] = {}
+        self._fact_refs: dict[int, tuple[str, ...] | None] = {}
 
     # ------------------------------------------------------------------ public
     def resolve(self, request: ClusterRequest) -> ResolvedPlan:
@@ -697,10 +703,43 @@ class Resolver:
         errors = [PlanError(e.file, e.path, e.message, facts.name) if e.cluster is None else e for e in compiled.errors]
         if compiled.errors:
             return None, errors
-        packs = self._apply(compiled, request, errors)
+        shared = self._sharing_key(key, compiled, request)
+        packs = self._applied.get(shared) if shared is not None else None
+        if packs is not None:
+            # Same packs as an earlier cluster; only the capacity check reads facts outside the key.
+            self._check_capacity(compiled, request, errors)
+        else:
+            packs = self._apply(compiled, request, errors)
+            if shared is not None and not errors:
+                self._applied[shared] = packs
         if errors:
             return None, errors
         return ResolvedPlan(facts, request.profiles, packs), []
+
+    def _sharing_key(
+        self, compiled_key: tuple[Any, ...], compiled: _Compiled, request: ClusterRequest
+    ) -> tuple[Any, ...] | None:
+        """Everything :meth:`_apply` reads from a request that can change the packs it returns, or None when
+        the packs cannot be shared (a pack's identity reads facts by its own templates).
+
+        The sites of a fleet are rows that differ in name, address and labels, while their packs differ only
+        where a value templates one of those facts: the key holds the composition, the variables and
+        overrides (with where they were written, which provenance records), and the value of every fact a
+        template reads, so two clusters share packs exactly when applying either would build equal packs.
+        Errors are never shared: a request with any is applied on its own, so its messages name its cluster.
+        """
+        if id(compiled) not in self._fact_refs:
+            self._fact_refs[id(compiled)] = _compiled_fact_refs(compiled)
+        refs = self._fact_refs[id(compiled)]
+        if refs is None:
+            return None
+        written: tuple[Any, ...] = ()
+        if request.variables or request.overrides:
+            extra = _fact_refs_in((request.variables, request.overrides))
+            refs = tuple(sorted({*refs, *extra}))
+            written = (_freeze(request.variables), _freeze(request.overrides), request.file, request.field)
+        facts = request.facts
+        return (compiled_key, written, tuple((ref, _freeze(_fact_or_missing(facts, ref))) for ref in refs))
 
     # ------------------------------------------------------------------ phase 1
     def _compile(self, request: ClusterRequest) -> _Compiled:
@@ -1180,6 +1219,55 @@ def _render(text: str, facts: ClusterFacts, secrets: frozenset[str] = frozenset(
     if problem:
         return text, pending, problem
     return (rendered if rendered != text else text), pending, None
+
+
+_MISSING = object()
+
+
+def _fact_or_missing(facts: ClusterFacts, dotted: str) -> Any:
+    try:
+        return _fact(facts, dotted)
+    except KeyError:
+        return _MISSING
+
+
+def _fact_refs_in(value: Any) -> set[str]:
+    """The ``{{ cluster.<fact> }}`` a values tree (or any nesting of maps and lists) templates."""
+    if isinstance(value, str):
+        return {m.group(2).lstrip(".") for m in PLACEHOLDER.finditer(value) if m.group(1) == "cluster"}
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return set().union(*(_fact_refs_in(v) for v in value))
+    return set()
+
+
+def _compiled_fact_refs(compiled: _Compiled) -> tuple[str, ...] | None:
+    """The facts a composition's values template, sorted; None when a pack has an identity (its grants are
+    scoped by templates reading any fact), so clusters of that composition never share packs."""
+    if any(found.pack.identity is not None for found in compiled.packs.values()):
+        return None
+    refs: set[str] = set()
+    for name, paths in compiled.templated.items():
+        for path in paths:
+            refs |= _fact_refs_in(_maybe_get(compiled.values[name], path))
+    return tuple(sorted(refs))
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable image of plain data that tells apart whatever a plan would show differently: types (1,
+    1.0, True, "1"), key order (values keep it) and lists from tuples."""
+    if isinstance(value, Mapping):
+        return (type(value).__name__, tuple((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_freeze(v) for v in value))
+    if isinstance(value, BaseModel):
+        return (type(value).__name__, _freeze(value.model_dump()))
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+    return (type(value).__name__, value)
 
 
 def _fact(facts: ClusterFacts, dotted: str) -> Any:

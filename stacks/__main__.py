@@ -18,4 +18,4 @@ if not under_engine():
 
 from stacks.program import run  # noqa: E402
 
-run()
+run(own_process=True)

@@ -7,6 +7,8 @@ cluster resolved; anything else prints every problem (file, field path, message)
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import sys
 from collections import defaultdict
@@ -142,7 +144,7 @@ def plan(
         err.print(f"[yellow]advisory[/yellow]: {escape(line)} (strata check --env {env} lists them)", highlight=False)
     if as_json:
         # Compact on purpose: an indented dump takes the pure-Python encoder, 10x slower at fleet scale.
-        sys.stdout.write(json.dumps(result.as_dict(explain), separators=(",", ":")))
+        sys.stdout.write(result.as_json(explain))
         sys.stdout.write("\n")
         return
     out.print(
@@ -292,6 +294,9 @@ def show(
 
 
 def main() -> None:
+    # One command per process: what it built (a fleet's plan) lives until exit, where the interpreter's final
+    # collection would only rescan it (most of a second at 10,000 sites). Reference counting still frees it.
+    atexit.register(gc.freeze)
     app()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+import packs.levels
 from components.clusters.spec import (
     AksClusterSpec,
     AksSettings,
@@ -31,6 +32,7 @@ from components.clusters.spec import (
 )
 from packs.catalogue import Catalogue
 from packs.errors import PlanError
+from packs.levels import LevelKind
 from packs.model import HelmSource, ManifestSource, Profile, settings_group
 from packs.resolve import ResolvedPack
 from policy.rules import (
@@ -45,6 +47,7 @@ from policy.rules import (
     Level,
     Params,
     Protectable,
+    Rule,
     Values,
     Violation,
     Workload,
@@ -113,6 +116,12 @@ def params_for(environment: Environment) -> Params:
     )
 
 
+#: Enforcement levels per rule, as profiles (``policy.rules``, ``policy.locks``) set them.
+POLICY: LevelKind[str, Level] = LevelKind(
+    of_profile=lambda p: (p.policy.rules, p.policy.locks), section="policy.rules", noun="policy rule"
+)
+
+
 def resolve_levels(
     production: bool,
     profiles: Sequence[tuple[Profile, str]],
@@ -121,40 +130,9 @@ def resolve_levels(
     field_path: str = 'config."strata:policy".rules',
 ) -> tuple[dict[str, Level], list[PlanError]]:
     """The level of every rule for a cluster with ``profiles`` ((profile, its file), in order) in an environment
-    requesting ``requested`` (at ``file``). Returns every error, never raises."""
-    levels = default_levels(production)
-    locked: dict[str, tuple[Level, Profile]] = {}
-    errors: list[PlanError] = []
-    for profile, profile_file in profiles:
-        for rule, level in profile.policy.rules.items():
-            if rule in locked and locked[rule][0] != level:
-                first = locked[rule][1]
-                errors.append(
-                    PlanError(
-                        profile_file,
-                        f"policy.rules.{rule}",
-                        f"profile {profile.ref} sets policy rule {rule} to {level.value}, but profile {first.ref} "
-                        f"locks it to {locked[rule][0].value}",
-                    )
-                )
-                continue
-            if rule not in locked:
-                levels[rule] = level
-        for rule in profile.policy.locks:
-            locked.setdefault(rule, (profile.policy.rules[rule], profile))
-    for rule, level in requested.items():
-        if rule in locked and locked[rule][0] != level:
-            errors.append(
-                PlanError(
-                    file,
-                    f"{field_path}.{rule}",
-                    f"policy rule {rule} is locked to {locked[rule][0].value} by profile {locked[rule][1].ref}; "
-                    f"remove the key or set it to {locked[rule][0].value}",
-                )
-            )
-            continue
-        levels[rule] = level
-    return levels, errors
+    requesting ``requested`` (at ``file``), by the rule drift levels follow too (packs/levels.py). Returns every
+    error, never raises."""
+    return packs.levels.resolve_levels(POLICY, default_levels(production), profiles, requested, file, field_path)
 
 
 # --------------------------------------------------------------------------------------- views of a cluster
@@ -300,16 +278,18 @@ def _manifest_images(folder: str, files: Sequence[str]) -> tuple[tuple[str, str]
     return _MANIFEST_CACHE[key]
 
 
-_PACK_CACHE: dict[tuple[str, int], list[tuple[Violation, str]]] = {}
+_PACK_CACHE: dict[tuple[str, int, Params], tuple[Mapping[str, Any], list[tuple[Violation, str]]]] = {}
 
 
 def pack_violations(pack: ResolvedPack, params: Params, enabled: set[str]) -> list[tuple[Violation, str]]:
-    """A pack's violations (with the kind of place each points at), remembered per pack version and values
-    object: the sites of a fleet share their packs' values, so each is judged once, not once per site."""
-    key = (pack.ref, id(pack.values))
+    """A pack's violations (with the kind of place each points at), remembered per pack version, values
+    object and parameters: the sites of a fleet share their packs' values, so each is judged once, not once
+    per site. The values object is kept with the verdict, so a later object at the same address is judged
+    afresh."""
+    key = (pack.ref, id(pack.values), params)
     cached = _PACK_CACHE.get(key)
-    if cached is not None:
-        return [v for v in cached if v[0].rule in enabled]
+    if cached is not None and cached[0] is pack.values:
+        return [v for v in cached[1] if v[0].rule in enabled]
     out: list[tuple[Violation, str]] = []
     source = pack.source
     if isinstance(source, HelmSource):
@@ -324,7 +304,7 @@ def pack_violations(pack: ResolvedPack, params: Params, enabled: set[str]) -> li
         (v, "values") for v in RULES["credentials-as-secrets"](Values(pack.ref, pack.values, SECRET_MARKER), params)
     )
     if len(_PACK_CACHE) < 4096:
-        _PACK_CACHE[key] = out
+        _PACK_CACHE[key] = (pack.values, out)
     return [v for v in out if v[0].rule in enabled]
 
 
@@ -369,20 +349,51 @@ def check_policy(
     def add(cluster: str, level: Level, violation: Violation, place: tuple[str, str]) -> None:
         verdict.findings.append(PolicyFinding(violation.rule, level, cluster, place[0], place[1], violation.message))
 
+    # The rules enabled for a composition that can judge a kind of view, in the order the levels list them.
+    rules_for: dict[tuple[tuple[str, ...], type], list[tuple[Rule, Level]]] = {}
+
+    def applicable(profiles: tuple[str, ...], view: Any) -> list[tuple[Rule, Level]]:
+        key = (profiles, type(view))
+        found = rules_for.get(key)
+        if found is None:
+            found = [
+                (RULES[r], level)
+                for r, level in levels_for(profiles).items()
+                if level is not Level.DISABLED and isinstance(view, RULES[r].subjects)
+            ]
+            rules_for[key] = found
+        return found
+
+    # Packs' findings per packs tuple: clusters whose resolver shared their packs share these findings too.
+    # The tuple is kept with them, so another tuple at the same address is judged afresh.
+    pack_findings: dict[tuple[int, tuple[str, ...]], tuple[Any, list[tuple[Violation, Level, tuple[str, str]]]]] = {}
+
+    def packs_judged(packs: Sequence[ResolvedPack], profiles: tuple[str, ...]) -> list[Any]:
+        key = (id(packs), profiles)
+        hit = pack_findings.get(key)
+        if hit is None or hit[0] is not packs:
+            levels = levels_for(profiles)
+            enabled = {r for r, level in levels.items() if level is not Level.DISABLED}
+            found = [
+                (violation, levels[violation.rule], _locate_pack(pack, violation, kind))
+                for pack in packs
+                for violation, kind in pack_violations(pack, params, enabled)
+            ]
+            hit = pack_findings[key] = (packs, found)
+        return hit[1]
+
     by_name: dict[str, Any] = {}
     for cp in plans:
         entry = cp.entry
         name = entry.spec.name
         by_name[name] = cp
-        levels = levels_for(entry.spec.profiles)
-        enabled = {r for r, level in levels.items() if level is not Level.DISABLED}
+        profiles = entry.spec.profiles
         for view, locate in cluster_views(environment, entry, cp.plan.packs):
-            for r in enabled:
-                for violation in RULES[r](view, params):
-                    add(name, levels[r], violation, locate(violation.field))
-        for pack in cp.plan.packs:
-            for violation, kind in pack_violations(pack, params, enabled):
-                add(name, levels[violation.rule], violation, _locate_pack(pack, violation, kind))
+            for rule, level in applicable(profiles, view):
+                for violation in rule(view, params):
+                    add(name, level, violation, locate(violation.field))
+        for violation, level, place in packs_judged(cp.plan.packs, profiles):
+            add(name, level, violation, place)
     for cluster, (view, locate) in extra:
         cp = by_name.get(cluster)
         levels = levels_for(cp.entry.spec.profiles) if cp is not None else default_levels(params.production)

@@ -17,6 +17,7 @@ resource is registered; a mistake ends the run with the collected errors and cre
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,7 +44,7 @@ from stacks.environment import (
 )
 from stacks.naming import StackSelection, parse_stack, select
 from stacks.operator.register import reconciled_fleets, register
-from stacks.plan import ClusterPlan, check_environment
+from stacks.plan import ClusterPlan, check_environment, collector_paused
 from stacks.retention import EXPORT_KEY as DATA_KEY
 from stacks.retention import data_loss, export_value, parse_deployed
 
@@ -125,14 +126,29 @@ def deployed_outputs(file: str) -> tuple[dict[str, Any], str]:
     return outputs, f"stack {name}"
 
 
-def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path = PACKS_DIR) -> dict[str, Any]:
-    """Build the stack; returns the per-cluster objects (for tests and for programs embedding strata)."""
+def run(
+    stack: str | None = None,
+    config_dir: Path = CONFIG_DIR,
+    packs_dir: Path = PACKS_DIR,
+    *,
+    own_process: bool = False,
+) -> dict[str, Any]:
+    """Build the stack; returns the per-cluster objects (for tests and for programs embedding strata).
+
+    ``own_process``: this process runs this program once and exits, as under ``pulumi up`` (stacks/__main__.py).
+    Everything loaded and checked before the first resource (modules, catalogue, plans) then lives until the
+    end, and is frozen out of the cyclic collector's passes, which otherwise rescan it again and again while
+    the SDK registers resources. A host running the program repeatedly leaves it false: a frozen cycle is
+    never collected.
+    """
     selection = parse_stack(stack or pulumi.get_stack())
     try:
         environment = read_environment(selection, config_dir)
         entries = select(environment, selection)
+        catalogue = load_catalogue(packs_dir)
         # The very check `strata plan` runs; here a secret that cannot be read is an error like any other.
-        verdict = check_environment(environment, entries, load_catalogue(packs_dir), pulumi_config)
+        with collector_paused():
+            verdict = check_environment(environment, entries, catalogue, pulumi_config)
         plans = verdict.plans
         errors = verdict.errors + verdict.needs + _missing_extras(plans)
         if not errors:
@@ -150,12 +166,15 @@ def run(stack: str | None = None, config_dir: Path = CONFIG_DIR, packs_dir: Path
         # those fleets are checked here too, before anything is created.
         names = {cp.entry.spec.name for cp in plans}
         fleets = [
-            f for f in reconciled_fleets(environment, config_dir, load_catalogue(packs_dir)) if f.cluster in names
+            f for f in reconciled_fleets(environment, config_dir, catalogue) if f.cluster in names
         ]
     except PlanErrors as exc:
         # RunError ends the program with the message alone: these are the user's mistakes, not strata's.
         raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n" + str(exc)) from None
 
+    if own_process:
+        gc.collect()  # nothing that is garbage now is frozen with the rest
+        gc.freeze()
     built: dict[str, Any] = {}
     exports: dict[str, pulumi.Output[Any]] = {}
     generated: dict[str, dict[str, pulumi.Output[str]]] = {}

@@ -13,10 +13,12 @@ This module is pure data and pure checks (no Pulumi import): :func:`check_reconc
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -210,11 +212,14 @@ class ReconcileSettings(Frozen):
 
 
 def _secret_refs(value: Any, path: str) -> Iterator[tuple[str, SecretRef]]:
-    """Every :class:`SecretRef` inside a cluster spec, with its field path (any target, any nesting)."""
+    """Every :class:`SecretRef` inside a cluster spec, with its field path (any target, any nesting).
+
+    Only fields whose declared type can hold a reference are entered (see :func:`_ref_fields`): a fleet's
+    rows are mostly labels, facts and hosts, which never can, and walking them was most of this check."""
     if isinstance(value, SecretRef):
         yield path, value
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
+        for name in _ref_fields(type(value)):
             yield from _secret_refs(getattr(value, name), f"{path}.{name}" if path else name)
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -222,6 +227,42 @@ def _secret_refs(value: Any, path: str) -> Iterator[tuple[str, SecretRef]]:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             yield from _secret_refs(item, f"{path}[{i}]")
+
+
+@functools.cache
+def _ref_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model``, in order, whose declared type may hold a :class:`SecretRef`."""
+    _REF_FIELDS_OPEN.add(model)
+    try:
+        return tuple(name for name, info in model.model_fields.items() if _may_hold_ref(info.annotation))
+    finally:
+        _REF_FIELDS_OPEN.discard(model)
+
+
+#: Models whose fields are being examined: a model that contains itself is entered, never assumed empty.
+_REF_FIELDS_OPEN: set[type[BaseModel]] = set()
+
+
+def _may_hold_ref(annotation: Any) -> bool:
+    """Whether a value of this type can be or contain a SecretRef: through a model, a union, a collection or
+    ``Any``. Anything not understood counts as yes, so a new kind of field is walked, never skipped."""
+    if annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Literal or annotation is type(None):
+        return False
+    if origin is Annotated:
+        return _may_hold_ref(get_args(annotation)[0])
+    args = get_args(annotation)
+    if args:
+        return any(_may_hold_ref(a) for a in args if a is not Ellipsis)
+    if isinstance(annotation, type):
+        if issubclass(annotation, SecretRef):
+            return True
+        if issubclass(annotation, BaseModel):
+            return annotation in _REF_FIELDS_OPEN or bool(_ref_fields(annotation))
+        return not issubclass(annotation, str | int | float | bool | enum.Enum | bytes)
+    return True
 
 
 def secret_refs(cp: ClusterPlan) -> list[tuple[str, SecretRef]]:

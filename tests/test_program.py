@@ -160,3 +160,23 @@ def test_stack_config_takes_precedence(dirs: tuple[Path, Path]) -> None:
     built = run("dev", config, packs_dir)
     settle()
     assert list(built) == ["from-config"]
+
+
+@pytest.mark.parametrize("own_process", [False, True])
+def test_only_a_program_owning_its_process_freezes_what_it_loaded(
+    mocks: GraphMocks, dirs: tuple[Path, Path], own_process: bool
+) -> None:
+    """Under the engine (stacks/__main__.py) the heap loaded before the first resource is frozen out of the
+    collector's passes; a host calling run() repeatedly must not have its cycles frozen for good."""
+    import gc
+
+    packs_dir, config = dirs
+    answer_reads(mocks)
+    write(config, "fleet", {"stacks": "cluster", "clusters": [site("s-1")]})
+    try:
+        run("fleet.s-1", config, packs_dir, own_process=own_process)
+        settle()
+        assert (gc.get_freeze_count() > 0) is own_process
+    finally:
+        gc.unfreeze()
+    assert "run(own_process=True)" in (Path(__file__).parents[1] / "stacks/__main__.py").read_text()

@@ -47,7 +47,9 @@ def _networks(value: str, field: str) -> tuple[Network, ...]:
     return tuple(nets)
 
 
+@functools.lru_cache(maxsize=256)
 def host_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address as an IP, or None for a DNS name; remembered, as each rule of a site asks again."""
     try:
         return ipaddress.ip_address(address)
     except ValueError:
