@@ -737,7 +737,13 @@ class Resolver:
         if request.variables or request.overrides:
             extra = _fact_refs_in((request.variables, request.overrides))
             refs = tuple(sorted({*refs, *extra}))
-            written = (_freeze(request.variables), _freeze(request.overrides), request.file, request.field)
+            written = (
+                _freeze(request.variables),
+                _freeze(request.overrides),
+                request.file,
+                request.field,
+                _freeze(request.origins),  # a team file's variable records that file in provenance
+            )
         facts = request.facts
         return (compiled_key, written, tuple((ref, _freeze(_fact_or_missing(facts, ref))) for ref in refs))
 

@@ -106,6 +106,16 @@ def test_where_a_variable_was_written_splits_the_key(field: str) -> None:
     assert document(shared) != document(first)
 
 
+def test_a_variable_a_team_file_set_splits_the_key() -> None:
+    """Equal variables, one set by the cluster's row and one by a team file: each plan names its own source."""
+    resolver = Resolver(catalogue())
+    first = resolver.resolve(request(variables={"app.replicas": 2}))
+    team = request(variables={"app.replicas": 2}, origins={"app.replicas": ("stacks/teams/shop.yaml", "x")})
+    shared = resolver.resolve(team)
+    assert document(shared) == document(Resolver(catalogue()).resolve(team))
+    assert "stacks/teams/shop.yaml" in document(shared) and document(shared) != document(first)
+
+
 def test_override_reading_a_fact_the_profile_does_not_template_splits_the_key() -> None:
     overrides = {"app": {"where": "{{ cluster.region }}"}}
     resolver = Resolver(catalogue())
