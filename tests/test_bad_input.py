@@ -298,8 +298,12 @@ CASES = [
     Case("team-group-missing", "environments.t.groups.eks", "add groups: {eks:", file="stacks/teams/shop.yaml",
          cluster="web", files={"stacks/teams/shop.yaml": TEAM.replace("clusters: [ops]", "clusters: [ops, web]")}),
     Case("team-variable-unexposed", "environments.t.variables.cert-manager.replicas", "ask its owners to expose it",
-         file="stacks/teams/shop.yaml", cluster="ops",
+         file="stacks/teams/shop.yaml", cluster="ops", env=lambda e: e.update(teams={"variables": ["*"]}),
          files={"stacks/teams/shop.yaml": TEAM + "    variables: {cert-manager.replicas: 2}\n"}),
+    Case("team-variable-not-allowed", "environments.t.variables.envoy-gateway.log_level",
+         'adding envoy-gateway.log_level to stacks/config/Pulumi.t.yaml: config."strata:teams".variables',
+         file="stacks/teams/shop.yaml",
+         files={"stacks/teams/shop.yaml": TEAM + "    variables: {envoy-gateway.log_level: debug}\n"}),
     Case("team-quantity", "environments.t.quota.memory", "is not a Kubernetes quantity", file="stacks/teams/shop.yaml",
          files={"stacks/teams/shop.yaml": TEAM.replace("memory: 4Gi", "memory: 4 gigs")}),
 ]

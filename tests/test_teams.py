@@ -273,9 +273,16 @@ def test_invalid_group_ids(project: Path) -> None:
 # --------------------------------------------------------------------------------------------- variables
 
 
+def allowing(*variables: str, **per_team: list[str]) -> dict[str, Any]:
+    """dev's clusters, with ``strata:teams`` letting every team set ``variables`` and each ``per_team`` its own."""
+    env = base_env()
+    env["teams"] = {"variables": list(variables), "teams": {t: {"variables": v} for t, v in per_team.items()}}
+    return env
+
+
 def test_a_team_sets_an_exposed_variable(project: Path) -> None:
     doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
-    result = plan(project, {"shop": doc})
+    result = plan(project, {"shop": doc}, allowing("envoy-gateway.log_level"))
     ops = next(cp for cp in result.clusters if cp.entry.spec.name == "ops")
     pack = ops.plan.pack("envoy-gateway")
     origin = next(o for o in pack.provenance.values() if o.source == "team-variable")
@@ -286,7 +293,7 @@ def test_a_team_sets_an_exposed_variable(project: Path) -> None:
 def test_unexposed_and_invalid_variables_are_judged_by_the_resolver(project: Path) -> None:
     variables = {"envoy-gateway.replicas": 99, "cert-manager.replicas": 2}
     doc = team(selector=None, clusters=["ops"], variables=variables)
-    found = {e.path: e.message for e in errors(project, {"shop": doc})}
+    found = {e.path: e.message for e in errors(project, {"shop": doc}, allowing("*"))}
     assert "above the maximum" in found["environments.t.variables.envoy-gateway.replicas"]
     assert "ask its owners to expose it" in found["environments.t.variables.cert-manager.replicas"]
 
@@ -294,38 +301,59 @@ def test_unexposed_and_invalid_variables_are_judged_by_the_resolver(project: Pat
 def test_a_locked_value_cannot_be_crossed(project: Path) -> None:
     # cert-manager's crds are locked by developer-essentials; no variable a team may set writes them.
     doc = team(selector=None, clusters=["ops"], variables={"cert-manager.crds": True})
-    found = errors(project, {"shop": doc})
+    found = errors(project, {"shop": doc}, allowing("*"))
     assert [e.path for e in found] == ["environments.t.variables.cert-manager.crds"]
 
 
-def test_ops_decide_which_variables_teams_set(project: Path) -> None:
-    env = base_env()
-    env["teams"] = {"variables": ["envoy-gateway.replicas"]}
+def test_no_variable_is_allowed_unless_ops_list_it(project: Path) -> None:
+    """A team's value is the pack's value for the whole cluster: by default, in any environment, none is allowed,
+    and the error says which variable, that ops must allow it, and where."""
     doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
-    found = errors(project, {"shop": doc}, env)
+    for production in (False, True):
+        env = base_env()
+        env["production"] = production
+        found = errors(project, {"shop": doc}, env)
+        (error,) = only(found, "environments.t.variables.envoy-gateway.log_level")
+        assert error.file == "stacks/teams/shop.yaml"
+        assert "team shop may not set envoy-gateway.log_level in environment t" in error.message
+        assert "allowed for shop: none" in error.message
+        assert 'adding envoy-gateway.log_level to stacks/config/Pulumi.t.yaml: config."strata:teams".variables' in (
+            error.message
+        )
+        assert 'config."strata:teams".teams.shop.variables (this team only)' in error.message
+
+
+def test_ops_decide_which_variables_each_team_sets(project: Path) -> None:
+    doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
+    found = errors(project, {"shop": doc}, allowing("envoy-gateway.replicas"))
     assert [e.path for e in found] == ["environments.t.variables.envoy-gateway.log_level"]
-    assert "allowed: envoy-gateway.replicas" in found[0].message
-    env = base_env()
-    env["production"] = True
-    found = errors(project, {"shop": doc}, env)
-    assert "allowed: none" in only(found, "environments.t.variables.envoy-gateway.log_level")[0].message
+    assert "allowed for shop: envoy-gateway.replicas" in found[0].message
+    # Allowed for this team only: it may set it, another team may not.
+    web = team("web", selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
+    env = allowing(shop=["envoy-gateway.log_level"])
+    found = errors(project, {"shop": doc, "web": web}, env)
+    assert [(e.file, e.path) for e in found] == [
+        ("stacks/teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")
+    ]
+    assert plan(project, {"shop": doc}, env).clusters
 
 
 def test_two_teams_setting_one_variable_differently(project: Path) -> None:
     shop = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
     web = team("web", selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "info"})
     web["environments"]["t"]["groups"]["eks"]["admin"] = "arn:aws:iam::111122223333:role/web-admins"
-    found = errors(project, {"shop": shop, "web": web})
+    env = allowing("envoy-gateway.log_level")
+    found = errors(project, {"shop": shop, "web": web}, env)
     where = ("stacks/teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")
     assert [(e.file, e.path) for e in found] == [where]
     assert "stacks/teams/shop.yaml: environments.t.variables.envoy-gateway.log_level" in found[0].message
     web["environments"]["t"]["variables"] = {"envoy-gateway.log_level": "debug"}
-    assert plan(project, {"shop": shop, "web": web}).clusters  # agreeing is fine
+    assert plan(project, {"shop": shop, "web": web}, env).clusters  # agreeing is fine
 
 
 def test_the_environment_wins_over_a_team(project: Path) -> None:
     doc = team(selector=None, clusters=["dev-eks"], variables={"kube-prometheus-stack.retention": "30d"})
-    found = errors(project, {"shop": doc})
+    found = errors(project, {"shop": doc}, allowing("kube-prometheus-stack.retention"))
     assert "set for cluster dev-eks by the environment" in found[0].message
 
 
@@ -561,3 +589,17 @@ def test_default_deny_needs_a_cluster_that_enforces_network_policy(project: Path
     # A team that asks for no default-deny (a policy finding of its own) is not refused for it.
     aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
     assert plan(project, {"shop": team(default_deny=False)}, env).clusters
+
+
+def test_the_documented_strata_teams_block_is_valid() -> None:
+    """docs/teams.md's `strata:teams` example is a real setting, with a per-team variable over the shared ones."""
+    import re
+
+    from components.team_spec import TeamsSettings
+
+    text = (ROOT / "docs" / "teams.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "strata:teams:" in b)
+    settings = TeamsSettings.model_validate(yaml.safe_load(block)["strata:teams"])
+    assert settings.allowed_variables("payments") == ("envoy-gateway.log_level", "external-dns.domain")
+    assert settings.allowed_variables("analytics") == ("envoy-gateway.log_level",)
+    assert TeamsSettings().allowed_variables("payments") == ()
