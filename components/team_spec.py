@@ -403,6 +403,8 @@ class TeamSpacePlan:
     namespaces: tuple[NamespacePlan, ...]
     limits: LimitDefaults
     access: AccessPlan
+    #: The cluster's Kubernetes minor version (``1.34``): the Pod Security Standard version enforced.
+    kubernetes_version: str
     pod_security: str = "restricted"
     default_deny: bool = True
     #: Production: namespaces stay in the cluster when the team (or the cluster) leaves the program.
@@ -418,6 +420,16 @@ class TeamSpacePlan:
     def name(self) -> str:
         """The component's name: team and cluster, so adding a cluster never renames another's space."""
         return f"{self.team}-{self.cluster}"
+
+    @property
+    def pod_security_version(self) -> str:
+        """The Pod Security Standard version enforced: the cluster's own minor (``v1.34``), never ``latest``.
+
+        With ``latest`` the API server upgrade itself would tighten the rules under running workloads (a pod that
+        a newer standard forbids could not be re-created after a node drain); pinned, a cluster upgrade changes
+        the label explicitly, and ``pulumi preview`` shows it on every team namespace.
+        """
+        return f"v{self.kubernetes_version}"
 
     @property
     def former_names(self) -> list[str]:
@@ -446,6 +458,7 @@ class TeamSpacePlan:
             "limits": self.limits.model_dump(mode="json", exclude_none=True),
             "access": {"kind": self.access.kind, "admin": self.access.admin, "view": self.access.view},
             "pod_security": self.pod_security,
+            "pod_security_version": self.pod_security_version,
             "default_deny": self.default_deny,
             "retain": self.retain,
             "variables": dict(self.variables),
@@ -457,10 +470,12 @@ def _labels(plan: TeamSpacePlan) -> dict[str, str]:
 
 
 def namespace_object(plan: TeamSpacePlan, ns: NamespacePlan) -> dict[str, Any]:
+    # warn and audit carry no version on purpose: they follow the API server's latest standard, so what the next
+    # Kubernetes version would refuse shows up as warnings (kubectl, audit log) before an upgrade enforces it.
     labels = {
         **_labels(plan),
         "pod-security.kubernetes.io/enforce": plan.pod_security,
-        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/enforce-version": plan.pod_security_version,
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
     }

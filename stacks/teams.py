@@ -270,6 +270,7 @@ def _space(
         namespaces=tuple(namespaces),
         limits=env.limits,
         access=AccessPlan(kind, groups.admin, groups.view),
+        kubernetes_version=spec.kubernetes_version,
         pod_security=env.pod_security,
         default_deny=env.default_deny,
         retain=environment.settings.production,

@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from components.team_spec import parse_quantity, space_objects
 from packs.errors import PlanError, PlanErrors
 from stacks.cli import app
-from stacks.environment import teams_dir_for
+from stacks.environment import CONFIG_DIR, available, load_environment, teams_dir_for
 from stacks.plan import EnvironmentPlan, plan_environment
 from stacks.program import run
 from tests import test_cluster_aks, test_cluster_eks, test_cluster_gke
-from tests.mocks import GraphMocks, install, settle, validate_objects
+from tests.mocks import GraphMocks, cluster_of, install, settle, validate_objects
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -41,7 +41,7 @@ def base_env() -> dict[str, Any]:
         {
             "name": "ops",
             "target": "existing",
-            "kubernetes_version": "1.34",
+            "kubernetes_version": "1.33",  # a version of its own: each space follows its cluster's version
             "render_dir": "out/{cluster}",
             "profiles": ["developer-essentials@1.1.0"],
             "labels": {"env": "dev"},
@@ -460,8 +460,17 @@ def test_team_space_per_target_under_mocks(project: Path, monkeypatch: pytest.Mo
         assert all(r.provider.startswith(provider.urn) for r in inside)
         assert all(namespace.urn in r.dependencies for r in inside if r is not namespace)
         assert not namespace.retain_on_delete  # not production
-    # Every object against the Kubernetes OpenAPI schema of the clusters' version.
-    assert validate_objects(mocks, "1.34") >= 20
+    # Every object against the Kubernetes OpenAPI schema of the version of the cluster it lands on, and every team
+    # namespace enforces that version's Pod Security Standard (never "latest": an upgrade must not tighten it).
+    versions = {c["name"]: c["kubernetes_version"] for c in base_env()["clusters"]}
+    assert len(set(versions.values())) > 1
+    assert validate_objects(mocks, versions) >= 20
+    owners = {space.urn for space in spaces.values()}
+    namespaces = [r for r in mocks.of_type("kubernetes:core/v1:Namespace") if r.parent in owners]
+    assert len(namespaces) == 4
+    for ns in namespaces:
+        labels = ns.inputs["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce-version"] == f"v{versions[cluster_of(ns)]}", ns.name
 
 
 def test_production_keeps_team_namespaces(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -521,11 +530,58 @@ def test_objects_validate_for_every_option(project: Path) -> None:
     doc = team(limits=limits, pod_security="baseline", default_deny=False,
                quota={"cpu": "2", "memory": "4Gi", "load_balancers": 1})
     space = plan(project, {"shop": doc}, env).clusters[-1].teams[0]
+    assert space.kubernetes_version == env["clusters"][-1]["kubernetes_version"]
     objects = space_objects(space)
     for obj in objects:
-        kubernetes_validate.validate(obj, "1.34", strict=True)
+        kubernetes_validate.validate(obj, space.kubernetes_version, strict=True)
     assert objects[0]["metadata"]["labels"]["strata.io/load-balancers"] == "allowed"
     assert "NetworkPolicy" not in {o["kind"] for o in objects}
+
+
+def shipped_versions() -> dict[tuple[str, str], tuple[str, str]]:
+    """Every (Kubernetes version, target) a shipped cluster runs (inventory sites included) -> (environment, a
+    cluster): each version with each kind of access objects it gets."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in available(CONFIG_DIR):
+        for entry in load_environment(name).clusters:
+            found.setdefault((entry.spec.kubernetes_version, entry.spec.target.value), (name, entry.spec.name))
+    return found
+
+
+def test_team_objects_are_valid_for_every_shipped_clusters_version(tmp_path: Path) -> None:
+    """A team space lands on a cluster of each version (and target) the shipped environments run: its objects are
+    valid for that version's API, and its namespaces enforce that version's Pod Security Standard."""
+    import kubernetes_validate
+
+    versions = shipped_versions()
+    assert {target for _, target in versions} >= {"eks", "aks", "gke", "edge", "existing"}
+    for (version, _), (env, cluster) in sorted(versions.items()):
+        doc = team("qa", selector=None, clusters=[cluster])
+        doc["environments"] = {env: doc["environments"]["t"]}
+        doc["environments"][env]["groups"]["eks"]["admin"] = "arn:aws:iam::111122223333:role/qa-admins"
+        (tmp_path / "qa.yaml").write_text(yaml.safe_dump(doc))
+        (planned,) = plan_environment(env, cluster, config_dir=CONFIG_DIR, teams_dir=tmp_path).clusters
+        space = next(s for s in planned.teams if s.team == "qa")
+        assert space.kubernetes_version == version == planned.entry.spec.kubernetes_version
+        objects = space_objects(space)
+        assert len(objects) >= 4
+        for obj in objects:
+            kubernetes_validate.validate(obj, version, strict=True)
+            if obj["kind"] == "Namespace":
+                assert obj["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == f"v{version}"
+
+
+def test_a_cluster_upgrade_moves_the_pod_security_version_explicitly(project: Path) -> None:
+    """The version is in the plan (``--json``) and on the namespace; it changes when the cluster's version does."""
+    env = base_env()
+    env["clusters"] = [env["clusters"][-1]]
+    doc = team(selector=None, clusters=["ops"])
+    before = plan(project, {"shop": doc}, env).clusters[0].teams[0]
+    env["clusters"][0]["kubernetes_version"] = "1.34"
+    after = plan(project, {"shop": doc}, env).clusters[0].teams[0]
+    assert (before.as_dict()["pod_security_version"], after.as_dict()["pod_security_version"]) == ("v1.33", "v1.34")
+    label = "pod-security.kubernetes.io/enforce-version"
+    assert space_objects(after)[0]["metadata"]["labels"][label] == "v1.34"
 
 
 def test_quantities() -> None:
@@ -545,7 +601,7 @@ def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
     namespaces = (NamespacePlan("shop", "1", "1Gi", 1, "1Gi", 0),)
     first = TeamSpacePlan(
         "shop", "stacks/teams/shop.yaml", "dev-aks", Target.AKS, namespaces, LimitDefaults(),
-        AccessPlan("azure-rbac", ENTRA),
+        AccessPlan("azure-rbac", ENTRA), "1.34",
     )
     renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
     assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
