@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -73,6 +73,23 @@ def join_path(prefix: str, loc: Sequence[Any]) -> str:
     return out
 
 
+def _follows_from_items(err: Any, found: Sequence[Any]) -> bool:
+    """A "should have at least N items after validation, not 0" error that only repeats another one.
+
+    Pydantic checks a collection's length on the items that validated, so one invalid host in ``hosts:`` (at
+    least one) is reported twice: the host's own field, then the list as empty. The user gave the items; the
+    mistake is the item's, and that error is reported already.
+    """
+    if err["type"] != "too_short":
+        return False
+    given, wanted = err.get("input"), (err.get("ctx") or {}).get("min_length")
+    if not isinstance(given, Sized) or isinstance(given, str | bytes | Mapping) or not isinstance(wanted, int):
+        return False
+    loc = tuple(err["loc"])
+    inside = any(other is not err and tuple(other["loc"])[: len(loc)] == loc for other in found)
+    return len(given) >= wanted and inside
+
+
 def from_validation(
     exc: ValidationError,
     file: str,
@@ -90,7 +107,10 @@ def from_validation(
     """
     tags = set(union_tags)
     errors = []
-    for err in exc.errors(include_url=False):
+    found = exc.errors(include_url=False)
+    for err in found:
+        if _follows_from_items(err, found):
+            continue
         loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
         if loc and loc[0] in tags:
             loc = loc[1:]
