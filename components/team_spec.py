@@ -237,7 +237,7 @@ class TeamEnvironment(Frozen):
     variables: dict[str, Any] = Field(
         default_factory=dict,
         description="Exposed pack variables ('<pack>.<variable>' -> value) the team sets on its clusters, where ops "
-        "allow it (strata:teams.variables).",
+        "allow it (strata:teams: variables, or teams.<team>.variables).",
     )
 
     @model_validator(mode="after")
@@ -296,6 +296,15 @@ PRODUCTION_CEILING = TeamCeiling(cpu="8", memory="16Gi", pods=100, storage="100G
 CEILING_FIELDS = ("cpu", "memory", "pods", "storage", "namespaces", "load_balancers")
 
 
+class TeamLimits(TeamCeiling):
+    """One team's entry in ``strata:teams.teams``: its ceiling over the defaults, and variables only it may set."""
+
+    variables: tuple[str, ...] = Field(
+        default=(),
+        description="Exposed pack variables ('<pack>.<variable>') this team may set, besides those every team may.",
+    )
+
+
 class TeamsSettings(Frozen):
     """``strata:teams``: the limits ops set on team files in this environment."""
 
@@ -304,11 +313,13 @@ class TeamsSettings(Frozen):
         description="Ceiling of every team; unset fields: 16 CPU, 32Gi, 200 pods, 200Gi, 5 namespaces and no load "
         "balancer per cluster (production: 8 CPU, 16Gi, 100 pods, 100Gi, 3 namespaces, no load balancer).",
     )
-    teams: dict[Name, TeamCeiling] = Field(default_factory=dict, description="Per-team ceilings over the defaults.")
-    variables: tuple[str, ...] | None = Field(
-        default=None,
-        description="Exposed pack variables teams may set ('<pack>.<variable>', or '*' for every exposed one); "
-        "default: '*' outside production, none in production.",
+    teams: dict[Name, TeamLimits] = Field(
+        default_factory=dict, description="Per-team ceilings over the defaults, and variables only that team may set."
+    )
+    variables: tuple[str, ...] = Field(
+        default=(),
+        description="Exposed pack variables every team may set ('<pack>.<variable>'; '*': every exposed one). "
+        "Default: none. A pack is installed once per cluster, so a team's value applies to every team there.",
     )
 
     def ceiling(self, team: str, production: bool) -> dict[str, Any]:
@@ -316,7 +327,7 @@ class TeamsSettings(Frozen):
         out = (PRODUCTION_CEILING if production else DEFAULT_CEILING).model_dump()
         for layer in (self.defaults, self.teams.get(team)):
             if layer is not None:
-                out.update({k: v for k, v in layer.model_dump().items() if v is not None})
+                out.update({k: getattr(layer, k) for k in CEILING_FIELDS if getattr(layer, k) is not None})
         return out
 
     def ceiling_place(self, team: str, key: str) -> str | None:
@@ -328,10 +339,16 @@ class TeamsSettings(Frozen):
             return f'config."strata:teams".defaults.{key}'
         return None
 
-    def allowed_variables(self, production: bool) -> tuple[str, ...]:
-        if self.variables is not None:
-            return self.variables
-        return () if production else ("*",)
+    def allowed_variables(self, team: str) -> tuple[str, ...]:
+        """The variables ``team`` may set: those ops allow every team, then its own (none unless ops list them).
+
+        Nothing is allowed by default, in any environment: a team's value is the pack's value on the whole
+        cluster (a log level, a replica count, a gateway's settings), so it changes the platform under every
+        other team there; ops decide, variable by variable, which of them a team may own.
+        """
+        own = self.teams.get(team)
+        extra = own.variables if own is not None else ()
+        return (*self.variables, *(v for v in extra if v not in self.variables))
 
 
 # --------------------------------------------------------------------------------------------- a team's plan
@@ -386,6 +403,8 @@ class TeamSpacePlan:
     namespaces: tuple[NamespacePlan, ...]
     limits: LimitDefaults
     access: AccessPlan
+    #: The cluster's Kubernetes minor version (``1.34``): the Pod Security Standard version enforced.
+    kubernetes_version: str
     pod_security: str = "restricted"
     default_deny: bool = True
     #: Production: namespaces stay in the cluster when the team (or the cluster) leaves the program.
@@ -401,6 +420,16 @@ class TeamSpacePlan:
     def name(self) -> str:
         """The component's name: team and cluster, so adding a cluster never renames another's space."""
         return f"{self.team}-{self.cluster}"
+
+    @property
+    def pod_security_version(self) -> str:
+        """The Pod Security Standard version enforced: the cluster's own minor (``v1.34``), never ``latest``.
+
+        With ``latest`` the API server upgrade itself would tighten the rules under running workloads (a pod that
+        a newer standard forbids could not be re-created after a node drain); pinned, a cluster upgrade changes
+        the label explicitly, and ``pulumi preview`` shows it on every team namespace.
+        """
+        return f"v{self.kubernetes_version}"
 
     @property
     def former_names(self) -> list[str]:
@@ -429,6 +458,7 @@ class TeamSpacePlan:
             "limits": self.limits.model_dump(mode="json", exclude_none=True),
             "access": {"kind": self.access.kind, "admin": self.access.admin, "view": self.access.view},
             "pod_security": self.pod_security,
+            "pod_security_version": self.pod_security_version,
             "default_deny": self.default_deny,
             "retain": self.retain,
             "variables": dict(self.variables),
@@ -440,10 +470,12 @@ def _labels(plan: TeamSpacePlan) -> dict[str, str]:
 
 
 def namespace_object(plan: TeamSpacePlan, ns: NamespacePlan) -> dict[str, Any]:
+    # warn and audit carry no version on purpose: they follow the API server's latest standard, so what the next
+    # Kubernetes version would refuse shows up as warnings (kubectl, audit log) before an upgrade enforces it.
     labels = {
         **_labels(plan),
         "pod-security.kubernetes.io/enforce": plan.pod_security,
-        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/enforce-version": plan.pod_security_version,
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -73,6 +73,23 @@ def join_path(prefix: str, loc: Sequence[Any]) -> str:
     return out
 
 
+def _follows_from_items(err: Any, found: Sequence[Any]) -> bool:
+    """A "should have at least N items after validation, not 0" error that only repeats another one.
+
+    Pydantic checks a collection's length on the items that validated, so one invalid host in ``hosts:`` (at
+    least one) is reported twice: the host's own field, then the list as empty. The user gave the items; the
+    mistake is the item's, and that error is reported already.
+    """
+    if err["type"] != "too_short":
+        return False
+    given, wanted = err.get("input"), (err.get("ctx") or {}).get("min_length")
+    if not isinstance(given, Sized) or isinstance(given, str | bytes | Mapping) or not isinstance(wanted, int):
+        return False
+    loc = tuple(err["loc"])
+    inside = any(other is not err and tuple(other["loc"])[: len(loc)] == loc for other in found)
+    return len(given) >= wanted and inside
+
+
 def from_validation(
     exc: ValidationError,
     file: str,
@@ -90,7 +107,10 @@ def from_validation(
     """
     tags = set(union_tags)
     errors = []
-    for err in exc.errors(include_url=False):
+    found = exc.errors(include_url=False)
+    for err in found:
+        if _follows_from_items(err, found):
+            continue
         loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
         if loc and loc[0] in tags:
             loc = loc[1:]
@@ -126,10 +146,6 @@ def from_validation(
             message = (
                 f"{err.get('input')!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', starting "
                 "and ending with a letter or digit"
-            )
-        elif kind == "enum" and "expected" in ctx:
-            message = f"{err.get('input')!r} is not one of {ctx['expected']}" + did_you_mean(
-                str(err.get("input")), re.findall(r"'([^']+)'", str(ctx["expected"]))
             )
         errors.append(PlanError(file, join_path(prefix, loc), message, cluster))
     return errors
@@ -175,6 +191,8 @@ def _type_hint(kind: str, value: Any, field: str, ctx: Mapping[str, Any]) -> str
                 "(or {env: NAME}, {file: path}, {config: key} for a `pulumi config set --secret` value)"
             )
         return f"expected a mapping (key: value), got {_kind_of(value)}"
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        return _choice_hint(value, _choices(str(ctx["expected"])))
     if kind in ("bool_type", "bool_parsing"):
         return f"expected true or false, got {_kind_of(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
@@ -182,6 +200,33 @@ def _type_hint(kind: str, value: Any, field: str, ctx: Mapping[str, Any]) -> str
     if kind in ("float_type", "float_parsing"):
         return f"expected a number, got {_kind_of(value)}"
     return None
+
+
+def _choices(expected: str) -> list[str]:
+    """The allowed values of pydantic's ``expected`` (``"'a', 'b' or 'c'"``, or ``"1 or 2"``), as written in YAML."""
+    quoted = re.findall(r"'([^']*)'", expected)
+    if quoted:
+        return quoted
+    return [c.strip() for c in re.split(r",\s*|\s+or\s+", expected) if c.strip()]
+
+
+#: What YAML 1.1 reads as true and as false when unquoted (``mode: off`` is ``mode: false``).
+_YAML_BOOLEANS = {True: frozenset({"on", "yes", "y", "true"}), False: frozenset({"off", "no", "n", "false"})}
+
+
+def _choice_hint(value: Any, choices: Sequence[str]) -> str:
+    """A value outside a fixed set: the value given, every allowed one and the closest.
+
+    Pydantic says "Input should be 'environment' or 'cluster'"; the user needs what they wrote (a YAML file may
+    have turned it into something else) and which one they most likely meant.
+    """
+    allowed = ", ".join(choices)
+    if isinstance(value, bool):
+        meant = [c for c in choices if c.lower() in _YAML_BOOLEANS[value]]
+        quote = f'; YAML reads an unquoted {meant[0]} as {_kind_of(value)}: quote it ("{meant[0]}")' if meant else ""
+        return f"unknown value {str(value).lower()}; use one of {allowed}{quote}"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return f"unknown value {shown}; use one of {allowed}" + did_you_mean(str(value), choices)
 
 
 def _quote_hint(value: float, field: str) -> str:

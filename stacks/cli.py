@@ -93,14 +93,15 @@ def _check_deployed(result: EnvironmentPlan, files: list[Path], cluster: str | N
     """The deployment's data-loss check (stacks/retention.py), against the stacks' saved outputs."""
     from stacks.retention import data_loss, read_deployed
 
-    deployed = read_deployed(files)
+    env = result.environment.name
+    deployed = read_deployed(files, env)
     if cluster is not None:
         names = {n for c in result.clusters for n in (c.entry.spec.name, *c.entry.spec.renamed_from)}
         deployed = {k: v for k, v in deployed.items() if k in names}
     problems = data_loss(result.environment, result.clusters, deployed)
     from stacks.delivery_switch import read_deployed_delivery, switch_errors
 
-    problems += switch_errors(result.environment, result.clusters, read_deployed_delivery(files))
+    problems += switch_errors(result.environment, result.clusters, read_deployed_delivery(files, env))
     if problems:
         raise PlanErrors(problems)
 
@@ -122,7 +123,8 @@ def plan(
         list[Path] | None,
         typer.Option(
             "--deployed",
-            help="A stack's `pulumi stack output --json`, saved to a file (repeat for each stack): the plan then "
+            help="A stack's outputs saved with `pulumi stack output --json --stack <stack> > FILE` (repeat for each "
+            "stack): the plan then "
             "refuses, as the deployment would, to drop production data without strata:allow_data_loss, or to "
             "switch a cluster's delivery in one update.",
         ),

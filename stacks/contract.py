@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from components.clusters.contract import ClusterContract, cluster_identifier
 from components.packstack import PackStack
+from packs.errors import from_validation
 from packs.model import Target
 
 SCHEMA_VERSION: Final = 1
@@ -105,7 +106,7 @@ def parse_outputs(raw: Any, stack: str, cluster: str) -> ClusterOutputs:
     try:
         return ClusterOutputs.model_validate(raw)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        fields = "; ".join(f"{e.path}: {e.message}" for e in from_validation(exc, "", model=ClusterOutputs))
         raise ContractError(f"{where}: invalid cluster contract: {fields}") from None
 
 

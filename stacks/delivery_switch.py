@@ -30,7 +30,6 @@ nothing to switch from.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,15 +89,15 @@ def parse_delivery(raw: Any, source: str) -> dict[str, DeployedDelivery]:
     return out
 
 
-def read_deployed_delivery(files: Sequence[Path]) -> dict[str, DeployedDelivery]:
+def read_deployed_delivery(files: Sequence[Path], env: str = "<env>") -> dict[str, DeployedDelivery]:
     """The deployed delivery of every cluster of the stacks whose outputs were saved to ``files``."""
     found: dict[str, DeployedDelivery] = {}
     errors: list[PlanError] = []
+    from stacks.retention import read_outputs
+
     for path in files:
         try:
-            found.update(parse_delivery(json.loads(path.read_text(encoding="utf-8")), str(path)))
-        except (OSError, ValueError) as exc:
-            errors.append(PlanError(str(path), "", f"cannot read the deployed outputs: {exc}"))
+            found.update(parse_delivery(read_outputs(path, env), str(path)))
         except PlanErrors as exc:
             errors.extend(exc.errors)
     if errors:

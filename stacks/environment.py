@@ -659,7 +659,7 @@ def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: li
                 # Every row repeats a mistake in the defaults: it is one mistake, in the environment file.
                 errors.append(PlanError(env_file, f"{_DEFAULTS}.{rest}", error.message))
             elif origin == "row":
-                errors.append(error)
+                errors.append(_host_column(error, where) if path.suffix == ".csv" else error)
             else:
                 unset[(rest, error.message)].append(error)
     for (rest, message), found in unset.items():
@@ -673,6 +673,15 @@ def _inventory(inventory: Inventory, env_file: str, config_dir: Path, errors: li
 
 
 _DEFAULTS = 'config."strata:inventory".defaults'
+
+
+def _host_column(error: PlanError, where: str) -> PlanError:
+    """A CSV row's host is its own columns (address, user, port, host_key): point at the column the user wrote,
+    not at ``hosts[0]``, which the inventory does not have."""
+    head, _, column = error.path.removeprefix(where).removeprefix(".").partition(".")
+    if head == "hosts[0]" and column in _HOST_COLUMNS:
+        return dataclasses.replace(error, path=f"{where}.{column}")
+    return error
 
 
 def _origin(rest: str, defaults: Mapping[str, Any], row: Mapping[str, Any]) -> str | None:

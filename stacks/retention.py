@@ -67,18 +67,42 @@ def parse_deployed(raw: Any, source: str) -> Deployed:
     return out
 
 
-def read_deployed(files: Sequence[Path]) -> Deployed:
-    """The deployed data of every stack whose outputs were saved to ``files`` (one file per stack)."""
+#: How a ``--deployed`` file is made: the stack's outputs as JSON, secrets left masked (strata reads none).
+SAVE_OUTPUTS = "pulumi stack output --json --stack <stack> > {file}"
+
+
+def read_outputs(path: Path, env: str = "<env>") -> Any:
+    """The JSON document of a ``--deployed`` file; a file that cannot be read or parsed is one error naming it,
+    what is wrong and how to save it again (the parser's message alone says neither which file nor what to do)."""
+    save = (
+        f"save the stack's outputs with `{SAVE_OUTPUTS.format(file=path)}` "
+        f"(`strata stacks --env {env}` lists the stacks)"
+    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanErrors([PlanError(str(path), "", f"--deployed: no such file; {save}")]) from None
+    except UnicodeDecodeError:
+        raise PlanErrors([PlanError(str(path), "", f"--deployed: not UTF-8 text, so not JSON; {save}")]) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise PlanErrors([PlanError(str(path), "", f"--deployed: cannot read it ({reason}); {save}")]) from None
+    if not text.strip():
+        raise PlanErrors([PlanError(str(path), "", f"--deployed: the file is empty; {save}")])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = f"not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); without --json pulumi prints a table"
+        raise PlanErrors([PlanError(str(path), "", f"--deployed: {what}; {save}")]) from None
+
+
+def read_deployed(files: Sequence[Path], env: str = "<env>") -> Deployed:
+    """The deployed data of every stack of ``env`` whose outputs were saved to ``files`` (one file per stack)."""
     deployed: Deployed = {}
     errors: list[PlanError] = []
     for path in files:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            errors.append(PlanError(str(path), "", f"cannot read the deployed outputs: {exc}"))
-            continue
-        try:
-            deployed.update(parse_deployed(raw, str(path)))
+            deployed.update(parse_deployed(read_outputs(path, env), str(path)))
         except PlanErrors as exc:
             errors.extend(exc.errors)
     if errors:
@@ -142,4 +166,13 @@ def data_loss(environment: Environment, plans: Sequence[ClusterPlan], deployed: 
     return errors
 
 
-__all__ = ["EXPORT_KEY", "data_loss", "export_value", "parse_deployed", "read_deployed", "stateful_packs"]
+__all__ = [
+    "EXPORT_KEY",
+    "SAVE_OUTPUTS",
+    "data_loss",
+    "export_value",
+    "parse_deployed",
+    "read_deployed",
+    "read_outputs",
+    "stateful_packs",
+]

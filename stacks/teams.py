@@ -193,14 +193,11 @@ def plan_teams(environment: Environment, entries: Sequence[ClusterEntry]) -> Tea
     teams, errors = load_team_files(environment)
     verdict.errors.extend(errors)
     in_scope = {e.spec.name for e in entries}
-    settings = environment.settings.teams
-    production = environment.settings.production
-    allowed = settings.allowed_variables(production)
     eks_principals: dict[tuple[str, str], str] = {}
     for team in teams:
         clusters, problems = _matches(team, environment)
         verdict.errors.extend(problems)
-        usable = _allowed_variables(team, allowed, environment, verdict.errors)
+        usable = _allowed_variables(team, environment, verdict.errors)
         for cluster in clusters:
             if cluster.spec.name not in in_scope:
                 continue
@@ -273,6 +270,7 @@ def _space(
         namespaces=tuple(namespaces),
         limits=env.limits,
         access=AccessPlan(kind, groups.admin, groups.view),
+        kubernetes_version=spec.kubernetes_version,
         pod_security=env.pod_security,
         default_deny=env.default_deny,
         retain=environment.settings.production,
@@ -427,10 +425,14 @@ def _check_principals(
             )
 
 
-def _allowed_variables(
-    team: TeamEntry, allowed: Sequence[str], environment: Environment, errors: list[PlanError]
-) -> dict[str, Any]:
-    """The team's variables ops let teams set here; the others are errors (the resolver judges the rest)."""
+def _allowed_variables(team: TeamEntry, environment: Environment, errors: list[PlanError]) -> dict[str, Any]:
+    """The team's variables ops let it set here; the others are errors (the resolver judges the rest).
+
+    A pack is installed once per cluster, so a team's variable is the pack's value for every team on the
+    cluster: nothing is allowed until ops list it, and the message says where they would.
+    """
+    name = team.spec.team
+    allowed = environment.settings.teams.allowed_variables(name)
     usable: dict[str, Any] = {}
     for key, value in team.env.variables.items():
         if "*" in allowed or key in allowed:
@@ -441,8 +443,10 @@ def _allowed_variables(
             PlanError(
                 team.file,
                 f"{team.base}.variables.{key}",
-                f"teams may not set {key} in environment {environment.name} (allowed: {shown}; "
-                f"{environment.file}: config.\"strata:teams\".variables); ask ops to allow it or remove it",
+                f"team {name} may not set {key} in environment {environment.name}: ops have not allowed it (its "
+                f"value applies to every team on the cluster; allowed for {name}: {shown}); ops allow it by adding "
+                f"{key} to {environment.file}: config.\"strata:teams\".variables (every team) or "
+                f"config.\"strata:teams\".teams.{name}.variables (this team only); or remove it from the team file",
             )
         )
     return usable

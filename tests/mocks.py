@@ -8,7 +8,7 @@ engine would receive.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,31 +181,56 @@ def is_secret(output: pulumi.Output[Any]) -> bool:
 _NOT_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/", "kubernetes:yaml/")
 
 
+def _object_registrations(mocks: GraphMocks) -> list[Registration]:
+    kinds = [r for r in mocks.resources if r.typ.startswith("kubernetes:") and r.custom]
+    return [r for r in kinds if not r.typ.startswith(_NOT_OBJECTS)]
+
+
+def _object(r: Registration) -> dict[str, Any]:
+    return {k: v for k, v in r.inputs.items() if v is not None}
+
+
 def kubernetes_objects(mocks: GraphMocks) -> list[dict[str, Any]]:
     """Every raw Kubernetes object the program registered, as the API server would receive it."""
-    objects = []
-    for r in mocks.resources:
-        if r.typ.startswith("kubernetes:") and r.custom and not r.typ.startswith(_NOT_OBJECTS):
-            objects.append({k: v for k, v in r.inputs.items() if v is not None})
-    return objects
+    return [_object(r) for r in _object_registrations(mocks)]
 
 
-def validate_objects(mocks: GraphMocks, kubernetes_version: str) -> int:
-    """Validate every registered object against the upstream OpenAPI schema; returns how many."""
+def cluster_of(r: Registration) -> str:
+    """The cluster an object lands on: the name of its Kubernetes provider (``<cluster>-k8s``) without the suffix."""
+    return r.provider.split("::")[3].removesuffix("-k8s") if r.provider else ""
+
+
+def validate_objects(mocks: GraphMocks, kubernetes_version: str | Mapping[str, str]) -> int:
+    """Validate every registered object against the upstream OpenAPI schema; returns how many.
+
+    ``kubernetes_version`` is one version for every object, or each cluster's version by name: every object is
+    then validated against the version of the cluster whose provider it goes through (an object on a cluster
+    the mapping does not know is an error, never a silent pass).
+    """
     import kubernetes_validate
 
-    objects = kubernetes_objects(mocks)
-    flux = [o for o in objects if str(o.get("apiVersion", "")).split("/")[0].endswith(".toolkit.fluxcd.io")]
+    registrations = _object_registrations(mocks)
+    flux = [
+        r for r in registrations if str(r.inputs.get("apiVersion", "")).split("/")[0].endswith(".toolkit.fluxcd.io")
+    ]
     if flux:  # custom resources: checked against the upstream Flux CRDs (skips when they are absent)
         from tests.flux_crds import validator
 
         validate = validator()
-        for obj in flux:
-            validate(obj)
-    for obj in objects:
-        if obj not in flux:
-            kubernetes_validate.validate(obj, kubernetes_version, strict=True)
-    return len(objects)
+        for r in flux:
+            validate(_object(r))
+    custom = {id(r) for r in flux}
+    for r in registrations:
+        if id(r) in custom:
+            continue
+        if isinstance(kubernetes_version, str):
+            version = kubernetes_version
+        else:
+            cluster = cluster_of(r)
+            assert cluster in kubernetes_version, f"{r.name} lands on {cluster!r}, whose version is not given"
+            version = kubernetes_version[cluster]
+        kubernetes_validate.validate(_object(r), version, strict=True)
+    return len(registrations)
 
 
 # ------------------------------------------------------------------ what the engine does with aliases

@@ -193,7 +193,8 @@ CASES = [
          text=lambda t: t.replace("strata:clusters:", "clusters:")),
     Case("strata-key-typo", "config.strata:clusterz", "did you mean 'clusters'?",
          text=lambda t: t.replace("strata:tags:", "strata:clusterz: []\n  strata:tags:")),
-    Case("stacks-value", 'config."strata:stacks"', "'environment' or 'cluster'",
+    Case("stacks-value", 'config."strata:stacks"',
+         "unknown value 'per-cluster'; use one of environment, cluster; did you mean 'cluster'?",
          env=lambda e: e.update(stacks="per-cluster")),
     Case("yaml-syntax", "line 4, column", "malformed YAML", text=lambda t: t.replace("config:\n", "config:\n  - [\n"),
          program=False),
@@ -271,6 +272,10 @@ CASES = [
     Case("csv-cell-not-a-number", "line 2.cpu_millicores", "expected a whole number, got the text 'two'",
          file="sites.csv", cluster="s-1", env=inventory(""),
          files={"sites.csv": "name,address,cpu_millicores\ns-1,10.2.0.1,two\n"}),
+    Case("csv-host-port", "line 2.port", "less than or equal to 65535", file="sites.csv", cluster="s-1",
+         env=inventory(""), files={"sites.csv": "name,region,site,address,port\ns-1,eu,fr-1,10.2.0.1,99999\n"}),
+    Case("csv-host-address", "line 3.address", "is not a host address", file="sites.csv", cluster="s-2",
+         env=inventory(""), files={"sites.csv": SITES.replace("10.2.0.2", '"10.2.0 .2"')}),
     Case("csv-column-typo", "line 1, column 4 (adress)", "unknown column", file="sites.csv",
          env=inventory(""), files={"sites.csv": SITES.replace("address", "adress")}),
     Case("csv-column-typo-hint", "line 1, column 4 (adress)", "did you mean 'address'?", file="sites.csv",
@@ -298,8 +303,16 @@ CASES = [
     Case("team-group-missing", "environments.t.groups.eks", "add groups: {eks:", file="stacks/teams/shop.yaml",
          cluster="web", files={"stacks/teams/shop.yaml": TEAM.replace("clusters: [ops]", "clusters: [ops, web]")}),
     Case("team-variable-unexposed", "environments.t.variables.cert-manager.replicas", "ask its owners to expose it",
-         file="stacks/teams/shop.yaml", cluster="ops",
+         file="stacks/teams/shop.yaml", cluster="ops", env=lambda e: e.update(teams={"variables": ["*"]}),
          files={"stacks/teams/shop.yaml": TEAM + "    variables: {cert-manager.replicas: 2}\n"}),
+    Case("team-variable-not-allowed", "environments.t.variables.envoy-gateway.log_level",
+         'adding envoy-gateway.log_level to stacks/config/Pulumi.t.yaml: config."strata:teams".variables',
+         file="stacks/teams/shop.yaml",
+         files={"stacks/teams/shop.yaml": TEAM + "    variables: {envoy-gateway.log_level: debug}\n"}),
+    Case("team-choice", "environments.t.pod_security",
+         "unknown value 'restircted'; use one of restricted, baseline; did you mean 'restricted'?",
+         file="stacks/teams/shop.yaml",
+         files={"stacks/teams/shop.yaml": TEAM + "    pod_security: restircted\n"}),
     Case("team-quantity", "environments.t.quota.memory", "is not a Kubernetes quantity", file="stacks/teams/shop.yaml",
          files={"stacks/teams/shop.yaml": TEAM.replace("memory: 4Gi", "memory: 4 gigs")}),
 ]
@@ -399,6 +412,15 @@ def test_plan_names_file_field_and_fix(project: Path, case: Case) -> None:
         # Shown in the terminal (not eaten as console markup) on the very line of the error.
         assert f"[cluster {case.cluster}]" in block.split("\nerror: ")[0], errors
     assert errors.rstrip().endswith("nothing was planned or built.")
+    # One error per mistake: never a collection reported empty because one of its items is invalid.
+    assert "after validation" not in errors, errors
+
+
+def test_an_invalid_host_in_an_inventory_row_is_one_error(project: Path) -> None:
+    """The row's port is wrong, and only that: its host list is not also reported empty."""
+    _write(project, next(c for c in CASES if c.id == "csv-host-port"))
+    found = plan_verdict()
+    assert [(e.file, e.path, e.cluster) for e in found] == [("stacks/config/sites.csv", "line 2.port", "s-1")]
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.program], ids=[c.id for c in CASES if c.program])
@@ -469,9 +491,8 @@ def test_a_mistake_in_the_inventory_defaults_is_one_error_not_one_per_row(projec
     # A row's own value is still the row's mistake, on its line.
     sites = "name,address,port\ns-1,10.2.0.1,22\ns-2,10.2.0.2,ssh\n"
     _write(project, Case("x", "", "", env=inventory(""), files={"sites.csv": sites}))
-    found = {(e.file, e.path, e.cluster) for e in plan_verdict()}
-    assert ("stacks/config/sites.csv", "line 3.hosts[0].port", "s-2") in found
-    assert {f for f, _, _ in found} == {"stacks/config/sites.csv"}, found
+    found = [(e.file, e.path, e.cluster) for e in plan_verdict()]
+    assert found == [("stacks/config/sites.csv", "line 3.port", "s-2")]  # the column the user wrote
 
 
 def test_a_spreadsheet_csv_with_a_byte_order_mark_plans(project: Path) -> None:

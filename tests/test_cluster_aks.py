@@ -497,9 +497,17 @@ POOLS_OK = [{"name": "system", "system": True}]
 @pytest.mark.parametrize(
     ("spec_overrides", "settings", "message"),
     [
-        ({}, {"network": {"network_dataplane": "ebpf"}}, r"settings\.network\.network_dataplane: Input should be"),
-        ({}, {"node-os": {"os_sku": "Windows2022"}}, r"settings\.node-os\.os_sku: Input should be"),
-        ({}, {"networking": {}}, r"settings\.networking: Extra inputs are not permitted"),
+        (
+            {},
+            {"network": {"network_dataplane": "ebpf"}},
+            r"settings\.network\.network_dataplane: unknown value 'ebpf'; use one of azure, cilium",
+        ),
+        (
+            {},
+            {"node-os": {"os_sku": "Windows2022"}},
+            r"settings\.node-os\.os_sku: unknown value 'Windows2022'; use one of Ubuntu, AzureLinux",
+        ),
+        ({}, {"networking": {}}, r"settings\.networking: unknown field; did you mean 'network'\?"),
         (
             {},
             {"network": {"network_dataplane": "cilium", "network_plugin_mode": None, "network_policy": "cilium"}},

@@ -313,8 +313,12 @@ def test_the_node_token_is_stripped_and_never_empty() -> None:
 @pytest.mark.parametrize(
     ("overrides", "settings", "message"),
     [
-        ({}, {"kubernetes": {"bogus": 1}}, r"settings\.kubernetes\.bogus: Extra inputs are not permitted"),
-        ({}, {"kubernetes": {"flannel_backend": "ipsec"}}, r"settings\.kubernetes\.flannel_backend: Input should be"),
+        ({}, {"kubernetes": {"bogus": 1}}, r"settings\.kubernetes\.bogus: unknown field"),
+        (
+            {},
+            {"kubernetes": {"flannel_backend": "ipsec"}},
+            r"settings\.kubernetes\.flannel_backend: unknown value 'ipsec'; use one of vxlan, host-gw",
+        ),
         ({}, {"kubernetes": {"version": "1.31"}}, r"settings\.kubernetes\.version: String should match pattern"),
         (
             {},

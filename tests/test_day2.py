@@ -218,6 +218,33 @@ def test_the_offline_plan_refuses_what_the_deployment_refuses(dirs: tuple[Path, 
     assert runner.invoke(app, args).exit_code == 0, "without what is deployed there is nothing to compare"
 
 
+def test_a_deployed_file_that_cannot_be_read_says_how_to_save_it(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Missing, empty, a directory, or pulumi's table instead of its JSON: one error each, naming the file, what
+    is wrong and the command that saves it; never only the parser's message."""
+    packs_dir, config = dirs
+    (config / "Pulumi.prod.yaml").write_text(
+        yaml.safe_dump({"config": {"strata:production": True, "strata:clusters": [site("s-1", "2.0.0")]}})
+    )
+    table = tmp_path / "table.json"
+    table.write_text("Current stack outputs (1):\n    OUTPUT    VALUE\n    stateful  {...}\n")
+    (tmp_path / "empty.json").write_text("")
+    cases = {
+        tmp_path / "missing.json": "no such file",
+        tmp_path / "empty.json": "the file is empty",
+        table: "not JSON (Expecting value at line 1, column 1); without --json pulumi prints a table",
+        tmp_path: "cannot read it (",
+    }
+    args = ["plan", "--env", "prod", "--config-dir", str(config), "--packs-dir", str(packs_dir)]
+    for path, what in cases.items():
+        refused = CliRunner().invoke(app, [*args, "--deployed", str(path)])
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 2 and lines[1] == "1 error(s); nothing was planned or built.", refused.stderr
+        assert lines[0].startswith(f"error: {path}: --deployed: {what}"), lines[0]
+        assert f"save the stack's outputs with `pulumi stack output --json --stack <stack> > {path}`" in lines[0]
+        assert "`strata stacks --env prod` lists the stacks" in lines[0]
+
+
 def test_the_export_round_trips() -> None:
     assert parse_deployed({"clusters": "[secret]", EXPORT_KEY: {"a": {"db": "db"}}}, "x") == {"a": {"db": "db"}}
     assert parse_deployed({"clusters": "[secret]", "environment": "prod"}, "x") == {}

@@ -255,6 +255,7 @@ def test_the_pack_sees_real_team_spaces(
         namespaces=(NamespacePlan("payments", "2", "4Gi", 20, "10Gi", load_balancers),),
         limits=LimitDefaults(),
         access=AccessPlan("rolebinding", "payments-admins"),
+        kubernetes_version="1.34",
         default_deny=deny,
     )
     TeamSpace(space, k8s.Provider("ops-k8s", render_yaml_to_directory="out"))

@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from components.team_spec import parse_quantity, space_objects
 from packs.errors import PlanError, PlanErrors
 from stacks.cli import app
-from stacks.environment import teams_dir_for
+from stacks.environment import CONFIG_DIR, available, load_environment, teams_dir_for
 from stacks.plan import EnvironmentPlan, plan_environment
 from stacks.program import run
 from tests import test_cluster_aks, test_cluster_eks, test_cluster_gke
-from tests.mocks import GraphMocks, install, settle, validate_objects
+from tests.mocks import GraphMocks, cluster_of, install, settle, validate_objects
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -41,7 +41,7 @@ def base_env() -> dict[str, Any]:
         {
             "name": "ops",
             "target": "existing",
-            "kubernetes_version": "1.34",
+            "kubernetes_version": "1.33",  # a version of its own: each space follows its cluster's version
             "render_dir": "out/{cluster}",
             "profiles": ["developer-essentials@1.1.0"],
             "labels": {"env": "dev"},
@@ -273,9 +273,16 @@ def test_invalid_group_ids(project: Path) -> None:
 # --------------------------------------------------------------------------------------------- variables
 
 
+def allowing(*variables: str, **per_team: list[str]) -> dict[str, Any]:
+    """dev's clusters, with ``strata:teams`` letting every team set ``variables`` and each ``per_team`` its own."""
+    env = base_env()
+    env["teams"] = {"variables": list(variables), "teams": {t: {"variables": v} for t, v in per_team.items()}}
+    return env
+
+
 def test_a_team_sets_an_exposed_variable(project: Path) -> None:
     doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
-    result = plan(project, {"shop": doc})
+    result = plan(project, {"shop": doc}, allowing("envoy-gateway.log_level"))
     ops = next(cp for cp in result.clusters if cp.entry.spec.name == "ops")
     pack = ops.plan.pack("envoy-gateway")
     origin = next(o for o in pack.provenance.values() if o.source == "team-variable")
@@ -286,7 +293,7 @@ def test_a_team_sets_an_exposed_variable(project: Path) -> None:
 def test_unexposed_and_invalid_variables_are_judged_by_the_resolver(project: Path) -> None:
     variables = {"envoy-gateway.replicas": 99, "cert-manager.replicas": 2}
     doc = team(selector=None, clusters=["ops"], variables=variables)
-    found = {e.path: e.message for e in errors(project, {"shop": doc})}
+    found = {e.path: e.message for e in errors(project, {"shop": doc}, allowing("*"))}
     assert "above the maximum" in found["environments.t.variables.envoy-gateway.replicas"]
     assert "ask its owners to expose it" in found["environments.t.variables.cert-manager.replicas"]
 
@@ -294,38 +301,59 @@ def test_unexposed_and_invalid_variables_are_judged_by_the_resolver(project: Pat
 def test_a_locked_value_cannot_be_crossed(project: Path) -> None:
     # cert-manager's crds are locked by developer-essentials; no variable a team may set writes them.
     doc = team(selector=None, clusters=["ops"], variables={"cert-manager.crds": True})
-    found = errors(project, {"shop": doc})
+    found = errors(project, {"shop": doc}, allowing("*"))
     assert [e.path for e in found] == ["environments.t.variables.cert-manager.crds"]
 
 
-def test_ops_decide_which_variables_teams_set(project: Path) -> None:
-    env = base_env()
-    env["teams"] = {"variables": ["envoy-gateway.replicas"]}
+def test_no_variable_is_allowed_unless_ops_list_it(project: Path) -> None:
+    """A team's value is the pack's value for the whole cluster: by default, in any environment, none is allowed,
+    and the error says which variable, that ops must allow it, and where."""
     doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
-    found = errors(project, {"shop": doc}, env)
+    for production in (False, True):
+        env = base_env()
+        env["production"] = production
+        found = errors(project, {"shop": doc}, env)
+        (error,) = only(found, "environments.t.variables.envoy-gateway.log_level")
+        assert error.file == "stacks/teams/shop.yaml"
+        assert "team shop may not set envoy-gateway.log_level in environment t" in error.message
+        assert "allowed for shop: none" in error.message
+        assert 'adding envoy-gateway.log_level to stacks/config/Pulumi.t.yaml: config."strata:teams".variables' in (
+            error.message
+        )
+        assert 'config."strata:teams".teams.shop.variables (this team only)' in error.message
+
+
+def test_ops_decide_which_variables_each_team_sets(project: Path) -> None:
+    doc = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
+    found = errors(project, {"shop": doc}, allowing("envoy-gateway.replicas"))
     assert [e.path for e in found] == ["environments.t.variables.envoy-gateway.log_level"]
-    assert "allowed: envoy-gateway.replicas" in found[0].message
-    env = base_env()
-    env["production"] = True
-    found = errors(project, {"shop": doc}, env)
-    assert "allowed: none" in only(found, "environments.t.variables.envoy-gateway.log_level")[0].message
+    assert "allowed for shop: envoy-gateway.replicas" in found[0].message
+    # Allowed for this team only: it may set it, another team may not.
+    web = team("web", selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
+    env = allowing(shop=["envoy-gateway.log_level"])
+    found = errors(project, {"shop": doc, "web": web}, env)
+    assert [(e.file, e.path) for e in found] == [
+        ("stacks/teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")
+    ]
+    assert plan(project, {"shop": doc}, env).clusters
 
 
 def test_two_teams_setting_one_variable_differently(project: Path) -> None:
     shop = team(selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "debug"})
     web = team("web", selector=None, clusters=["ops"], variables={"envoy-gateway.log_level": "info"})
     web["environments"]["t"]["groups"]["eks"]["admin"] = "arn:aws:iam::111122223333:role/web-admins"
-    found = errors(project, {"shop": shop, "web": web})
+    env = allowing("envoy-gateway.log_level")
+    found = errors(project, {"shop": shop, "web": web}, env)
     where = ("stacks/teams/web.yaml", "environments.t.variables.envoy-gateway.log_level")
     assert [(e.file, e.path) for e in found] == [where]
     assert "stacks/teams/shop.yaml: environments.t.variables.envoy-gateway.log_level" in found[0].message
     web["environments"]["t"]["variables"] = {"envoy-gateway.log_level": "debug"}
-    assert plan(project, {"shop": shop, "web": web}).clusters  # agreeing is fine
+    assert plan(project, {"shop": shop, "web": web}, env).clusters  # agreeing is fine
 
 
 def test_the_environment_wins_over_a_team(project: Path) -> None:
     doc = team(selector=None, clusters=["dev-eks"], variables={"kube-prometheus-stack.retention": "30d"})
-    found = errors(project, {"shop": doc})
+    found = errors(project, {"shop": doc}, allowing("kube-prometheus-stack.retention"))
     assert "set for cluster dev-eks by the environment" in found[0].message
 
 
@@ -432,8 +460,17 @@ def test_team_space_per_target_under_mocks(project: Path, monkeypatch: pytest.Mo
         assert all(r.provider.startswith(provider.urn) for r in inside)
         assert all(namespace.urn in r.dependencies for r in inside if r is not namespace)
         assert not namespace.retain_on_delete  # not production
-    # Every object against the Kubernetes OpenAPI schema of the clusters' version.
-    assert validate_objects(mocks, "1.34") >= 20
+    # Every object against the Kubernetes OpenAPI schema of the version of the cluster it lands on, and every team
+    # namespace enforces that version's Pod Security Standard (never "latest": an upgrade must not tighten it).
+    versions = {c["name"]: c["kubernetes_version"] for c in base_env()["clusters"]}
+    assert len(set(versions.values())) > 1
+    assert validate_objects(mocks, versions) >= 20
+    owners = {space.urn for space in spaces.values()}
+    namespaces = [r for r in mocks.of_type("kubernetes:core/v1:Namespace") if r.parent in owners]
+    assert len(namespaces) == 4
+    for ns in namespaces:
+        labels = ns.inputs["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce-version"] == f"v{versions[cluster_of(ns)]}", ns.name
 
 
 def test_production_keeps_team_namespaces(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -493,11 +530,58 @@ def test_objects_validate_for_every_option(project: Path) -> None:
     doc = team(limits=limits, pod_security="baseline", default_deny=False,
                quota={"cpu": "2", "memory": "4Gi", "load_balancers": 1})
     space = plan(project, {"shop": doc}, env).clusters[-1].teams[0]
+    assert space.kubernetes_version == env["clusters"][-1]["kubernetes_version"]
     objects = space_objects(space)
     for obj in objects:
-        kubernetes_validate.validate(obj, "1.34", strict=True)
+        kubernetes_validate.validate(obj, space.kubernetes_version, strict=True)
     assert objects[0]["metadata"]["labels"]["strata.io/load-balancers"] == "allowed"
     assert "NetworkPolicy" not in {o["kind"] for o in objects}
+
+
+def shipped_versions() -> dict[tuple[str, str], tuple[str, str]]:
+    """Every (Kubernetes version, target) a shipped cluster runs (inventory sites included) -> (environment, a
+    cluster): each version with each kind of access objects it gets."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for name in available(CONFIG_DIR):
+        for entry in load_environment(name).clusters:
+            found.setdefault((entry.spec.kubernetes_version, entry.spec.target.value), (name, entry.spec.name))
+    return found
+
+
+def test_team_objects_are_valid_for_every_shipped_clusters_version(tmp_path: Path) -> None:
+    """A team space lands on a cluster of each version (and target) the shipped environments run: its objects are
+    valid for that version's API, and its namespaces enforce that version's Pod Security Standard."""
+    import kubernetes_validate
+
+    versions = shipped_versions()
+    assert {target for _, target in versions} >= {"eks", "aks", "gke", "edge", "existing"}
+    for (version, _), (env, cluster) in sorted(versions.items()):
+        doc = team("qa", selector=None, clusters=[cluster])
+        doc["environments"] = {env: doc["environments"]["t"]}
+        doc["environments"][env]["groups"]["eks"]["admin"] = "arn:aws:iam::111122223333:role/qa-admins"
+        (tmp_path / "qa.yaml").write_text(yaml.safe_dump(doc))
+        (planned,) = plan_environment(env, cluster, config_dir=CONFIG_DIR, teams_dir=tmp_path).clusters
+        space = next(s for s in planned.teams if s.team == "qa")
+        assert space.kubernetes_version == version == planned.entry.spec.kubernetes_version
+        objects = space_objects(space)
+        assert len(objects) >= 4
+        for obj in objects:
+            kubernetes_validate.validate(obj, version, strict=True)
+            if obj["kind"] == "Namespace":
+                assert obj["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == f"v{version}"
+
+
+def test_a_cluster_upgrade_moves_the_pod_security_version_explicitly(project: Path) -> None:
+    """The version is in the plan (``--json``) and on the namespace; it changes when the cluster's version does."""
+    env = base_env()
+    env["clusters"] = [env["clusters"][-1]]
+    doc = team(selector=None, clusters=["ops"])
+    before = plan(project, {"shop": doc}, env).clusters[0].teams[0]
+    env["clusters"][0]["kubernetes_version"] = "1.34"
+    after = plan(project, {"shop": doc}, env).clusters[0].teams[0]
+    assert (before.as_dict()["pod_security_version"], after.as_dict()["pod_security_version"]) == ("v1.33", "v1.34")
+    label = "pod-security.kubernetes.io/enforce-version"
+    assert space_objects(after)[0]["metadata"]["labels"][label] == "v1.34"
 
 
 def test_quantities() -> None:
@@ -517,7 +601,7 @@ def test_azure_role_assignments_keep_their_guid_through_renames() -> None:
     namespaces = (NamespacePlan("shop", "1", "1Gi", 1, "1Gi", 0),)
     first = TeamSpacePlan(
         "shop", "stacks/teams/shop.yaml", "dev-aks", Target.AKS, namespaces, LimitDefaults(),
-        AccessPlan("azure-rbac", ENTRA),
+        AccessPlan("azure-rbac", ENTRA), "1.34",
     )
     renamed = replace(first, team="store", renamed_from=("shop",), cluster="aks-eu", cluster_renamed_from=("dev-aks",))
     assert aks_assignment_name(renamed, "shop", "admin", ENTRA) == aks_assignment_name(first, "shop", "admin", ENTRA)
@@ -561,3 +645,17 @@ def test_default_deny_needs_a_cluster_that_enforces_network_policy(project: Path
     # A team that asks for no default-deny (a policy finding of its own) is not refused for it.
     aks["overrides"] = {"azure-cni-overlay": {"network_dataplane": "azure", "network_policy": None}}
     assert plan(project, {"shop": team(default_deny=False)}, env).clusters
+
+
+def test_the_documented_strata_teams_block_is_valid() -> None:
+    """docs/teams.md's `strata:teams` example is a real setting, with a per-team variable over the shared ones."""
+    import re
+
+    from components.team_spec import TeamsSettings
+
+    text = (ROOT / "docs" / "teams.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "strata:teams:" in b)
+    settings = TeamsSettings.model_validate(yaml.safe_load(block)["strata:teams"])
+    assert settings.allowed_variables("payments") == ("envoy-gateway.log_level", "external-dns.domain")
+    assert settings.allowed_variables("analytics") == ("envoy-gateway.log_level",)
+    assert TeamsSettings().allowed_variables("payments") == ()

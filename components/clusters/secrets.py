@@ -65,11 +65,15 @@ def pulumi_config(namespace: str | None, key: str) -> str | None:
     return pulumi.Config(namespace).get(key)
 
 
-def read_secret_value(ref: SecretRef, field: str, config: ConfigLookup | None = None) -> str:
+def read_secret_value(
+    ref: SecretRef, field: str, config: ConfigLookup | None = None, command: str = "pulumi up"
+) -> str:
     """The plain value behind ``ref``; raises ``ValueError`` naming ``field``, the source and the fix.
 
     :class:`SecretAbsent` (a ``ValueError``) when the source is not there, :class:`SecretSealed` when the
     ``config`` lookup holds the value encrypted. ``config`` defaults to the running stack's configuration.
+    ``command`` is what the user runs that needs the value (``pulumi up``, or a ``strata`` command that reads it
+    itself): the fix names it, so it is the command the user typed.
 
     The plain text is returned (rather than only an Output) because some callers must *parse* it before any
     resource exists (the endpoint of an adopted kubeconfig, say). Anything derived from it that goes into the
@@ -80,7 +84,7 @@ def read_secret_value(ref: SecretRef, field: str, config: ConfigLookup | None = 
     if ref.env is not None:
         value = os.environ.get(ref.env)
         if value is None:
-            raise SecretAbsent(f"{field}: {where} is not set; export {ref.env} before running pulumi up")
+            raise SecretAbsent(f"{field}: {where} is not set; export {ref.env} before running {command}")
     elif ref.file is not None:
         path = Path(ref.file).expanduser()
         try:

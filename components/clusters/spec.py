@@ -22,6 +22,7 @@ from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from components.delivery.plan import MIRROR_PATTERN, DeliveryMode
+from packs.errors import from_validation
 from packs.model import DNS_LABEL, ClusterFacts, FactValue, Frozen, PackRef, SecretRef, Target, parse_ref
 
 #: Kubernetes minor versions each target can create today. Clouds retire versions on a schedule; a
@@ -742,7 +743,9 @@ def read_settings(model: type[S], settings: Mapping[str, Mapping[str, Any]] | No
     try:
         parsed = model.model_validate(dict(settings or {}))
     except ValidationError as exc:
-        problems = "; ".join(f"settings.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        # The one translation of pydantic's errors (packs/errors.py): a wrong choice names the value given,
+        # the allowed ones and the closest, an unknown key its closest known one.
+        problems = "; ".join(f"{e.path}: {e.message}" for e in from_validation(exc, "", "settings", model=model))
         raise ValueError(problems) from None
     if len(_SETTINGS) < 1024:
         _SETTINGS[key] = parsed

@@ -264,7 +264,8 @@ def _run(operation: Operation, env: str, shards: int | None, select: list[str] |
         if engine_name == "operator":
             from stacks.fleet.operator import engine_for
 
-            fleet._engine = engine_for(fleet.selection, config_dir or CONFIG_DIR)
+            command = f"strata fleet {operation.value} --env {env} --engine operator"
+            fleet._engine = engine_for(fleet.selection, config_dir or CONFIG_DIR, command=command)
         fleet.engine  # noqa: B018 - fails early, with how to install the CLI, before anything runs
         if operation is Operation.DRIFT:
             report = fleet.drift(remediate=remediate, **options)

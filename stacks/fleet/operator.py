@@ -577,12 +577,19 @@ def _kubeconfig_file(text: str) -> str:
     return path
 
 
-def engine_for(selection: Any, config_dir: Any, api: KubeApi | None = None, **options: Any) -> OperatorEngine:
+def engine_for(
+    selection: Any,
+    config_dir: Any,
+    api: KubeApi | None = None,
+    command: str = "strata fleet",
+    **options: Any,
+) -> OperatorEngine:
     """The operator engine for a fleet selection (:class:`stacks.fleet.selection.Selection`).
 
     The management cluster is reached with the kubeconfig ``strata:reconcile.management.kubeconfig`` names,
     or that of the management cluster when it is an adopted (``existing``) cluster with a kubeconfig, else
-    the ambient one (``KUBECONFIG``)."""
+    the ambient one (``KUBECONFIG``). ``command`` is the command the user ran: a kubeconfig that is missing is
+    needed by it (not by a ``pulumi up``), and the message says where the reference is set."""
     from components.clusters.secrets import read_secret_value
     from stacks.environment import load_environment
     from stacks.operator.objects import operator_stacks
@@ -606,17 +613,19 @@ def engine_for(selection: Any, config_dir: Any, api: KubeApi | None = None, **op
     if api is None:
         mgmt = reconcile.management
         ref, context, env_file = mgmt.kubeconfig, mgmt.context, config_dir / f"Pulumi.{environment.name}.yaml"
+        where = f'{environment.file}: config."strata:reconcile".management.kubeconfig'
         if mgmt.cluster is not None:
             other = load_environment(str(mgmt.environment), config_dir)
-            spec = other.cluster(str(mgmt.cluster_name)).spec
-            ref, context = getattr(spec, "kubeconfig", None), getattr(spec, "context", None)
+            entry = other.cluster(str(mgmt.cluster_name))
+            ref, context = getattr(entry.spec, "kubeconfig", None), getattr(entry.spec, "context", None)
             env_file = config_dir / f"Pulumi.{other.name}.yaml"
+            where = f"{entry.file}: {entry.field}.kubeconfig, management cluster {mgmt.cluster}"
         text = None
         if ref is not None:
             try:
-                text = read_secret_value(ref, "management kubeconfig", file_config(env_file))
+                text = read_secret_value(ref, "management kubeconfig", file_config(env_file), command)
             except ValueError as exc:
-                raise OperatorUnavailable(f"--engine operator: {exc}") from None
+                raise OperatorUnavailable(f"--engine operator: {exc} ({where})") from None
         KubectlApi()  # no kubectl: say how to install it before any file is written
         api = KubectlApi(
             _kubeconfig_file(text) if text is not None else None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packs.catalogue import PACKS_DIR, load_catalogue
-from packs.errors import PlanError, PlanErrors
+from packs.errors import PlanError, PlanErrors, did_you_mean
 from packs.resolve import ResolvedPack
 from stacks import naming
 from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
@@ -67,7 +67,8 @@ def program_digest(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def _matches(entry: ClusterEntry, key: str, pattern: str) -> bool:
+def _values(entry: ClusterEntry, key: str) -> list[str]:
+    """What ``--select key=...`` compares for one cluster: the name, target, region, a fact, or a label."""
     spec = entry.spec
     facts = spec.facts_for_plan()
     if key == "name":
@@ -80,7 +81,60 @@ def _matches(entry: ClusterEntry, key: str, pattern: str) -> bool:
         values = [v for v in (facts.labels.get(short), facts.extra.get(short)) if v is not None]
         if not key.startswith(("labels.", "facts.")) and short in type(facts).model_fields:
             values = [*values, getattr(facts, short)]
-    return any(fnmatch.fnmatchcase(str(getattr(v, "value", v)), pattern) for v in values if v is not None)
+    return [str(getattr(v, "value", v)) for v in values if v is not None]
+
+
+def _matches(entry: ClusterEntry, key: str, pattern: str) -> bool:
+    return any(fnmatch.fnmatchcase(v, pattern) for v in _values(entry, key))
+
+
+#: Facts that are collections, not something a ``KEY=VALUE`` selector compares.
+_NOT_SELECTABLE = frozenset({"labels", "extra", "capabilities"})
+
+
+def _keys(entry: ClusterEntry) -> set[str]:
+    """Every key ``--select`` can compare on this cluster (bare, and as ``labels.<k>`` / ``facts.<k>``)."""
+    facts = entry.spec.facts_for_plan()
+    fields = {k for k in type(facts).model_fields if k not in _NOT_SELECTABLE and getattr(facts, k) is not None}
+    return {
+        *fields,
+        *facts.labels,
+        *(f"labels.{k}" for k in facts.labels),
+        *facts.extra,
+        *(f"facts.{k}" for k in facts.extra),
+    }
+
+
+def _no_match(environment: Environment, selectors: Sequence[tuple[str, str]]) -> list[PlanError]:
+    """Why no cluster is selected, one error per selector at fault: a key no cluster has (with the closest key),
+    or a value no cluster has for its key (with the closest value); else the selectors only fail together."""
+    clusters = environment.clusters
+    known: set[str] = set().union(*(_keys(e) for e in clusters))
+    errors = []
+    for key, pattern in selectors:
+        where = f"--select {key}={pattern}"
+        if key not in known:
+            shown = ", ".join(sorted(known, key=lambda k: (k.count("."), k))[:12])
+            errors.append(
+                PlanError(
+                    environment.file,
+                    "",
+                    f"{where}: no cluster of {environment.name} has a key {key!r} (keys: {shown}"
+                    f"{' ...' if len(known) > 12 else ''})" + did_you_mean(key, known),
+                )
+            )
+        elif not any(_matches(e, key, pattern) for e in clusters):
+            values = {v for e in clusters for v in _values(e, key)}
+            hint = "" if any(c in pattern for c in "*?[") else did_you_mean(pattern, values)
+            errors.append(
+                PlanError(
+                    environment.file, "", f"{where}: no cluster of {environment.name} has {key}={pattern}" + hint
+                )
+            )
+    if not errors:
+        shown = " ".join(f"{k}={v}" for k, v in selectors)
+        errors.append(PlanError(environment.file, "", f"no cluster of {environment.name} matches {shown} together"))
+    return errors
 
 
 def parse_selectors(selectors: Sequence[str]) -> list[tuple[str, str]]:
@@ -108,7 +162,7 @@ def select_stacks(
     selectors = parse_selectors(select)
     chosen = [e for e in environment.clusters if all(_matches(e, k, v) for k, v in selectors)]
     if not chosen:
-        raise PlanErrors([PlanError(environment.file, "", f"no cluster of {env} matches {' '.join(select)}")])
+        raise PlanErrors(_no_match(environment, selectors))
     # The very names and memberships `strata stacks` lists and the program deploys: one naming module.
     chosen_names = {e.spec.name for e in chosen}
     groups: dict[str, list[ClusterEntry]] = {}

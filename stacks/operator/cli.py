@@ -56,4 +56,5 @@ def render(
         raise typer.Exit(1) from None
     stacks = sum(name.startswith("stack-") for name in written)
     gone = f"; removed {len(removed)} stale stack file(s)" if removed else ""
-    err.print(f"wrote {len(written)} file(s) to {out}: {stacks} Stack(s){gone}", markup=False, highlight=False)
+    # The summary of what was written is the command's result: stdout, as `strata render` (docs/cli.md).
+    print(f"wrote {len(written)} file(s) to {out}: {stacks} Stack(s){gone}")

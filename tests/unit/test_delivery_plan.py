@@ -90,7 +90,7 @@ def test_the_plan_shows_delivery_and_mirror(tmp_path: Path) -> None:
     ("settings", "path", "message"),
     [
         ({"mirror": "https://registry.local/charts"}, 'config."strata:mirror"', "should match pattern"),
-        ({"delivery": "argo"}, 'config."strata:delivery"', "'pulumi' or 'flux'"),
+        ({"delivery": "argo"}, 'config."strata:delivery"', "unknown value 'argo'; use one of pulumi, flux"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, settings: dict[str, Any], path: str, message: str) -> None:

@@ -117,7 +117,7 @@ def test_drift_report_policy_and_remediation(fake: Fake, tmp_path: Path) -> None
 
 def test_bad_input_runs_nothing(fake: Fake, tmp_path: Path) -> None:
     code, doc = fleet(tmp_path, "preview", "--env", "edge", "--select", "region=nowhere")
-    assert code == 1 and "no cluster of edge matches" in doc["errors"][0]["message"]
+    assert code == 1 and "--select region=nowhere: no cluster of edge has region=nowhere" in doc["errors"][0]["message"]
     code, doc = fleet(tmp_path, "up", "--env", "edge", "--max-failures", "lots", "--yes")
     assert code == 1 and "--max-failures" in doc["errors"][0]["message"]
     assert fake.calls() == []

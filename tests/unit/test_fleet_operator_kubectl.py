@@ -69,7 +69,7 @@ class Operator:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
     def run(
-        self, *args: str, path: str | None = None, kubeconfig: str = KUBECONFIG
+        self, *args: str, path: str | None = None, kubeconfig: str | None = KUBECONFIG
     ) -> subprocess.CompletedProcess[str]:
         (self.state / "scenario.json").write_text(json.dumps(self.scenario))
         env = {
@@ -82,6 +82,8 @@ class Operator:
             "PYTHONPATH": str(ROOT),
         }
         env.pop("KUBECONFIG", None)
+        if kubeconfig is None:
+            env.pop("MANAGEMENT_KUBECONFIG")
         command = [sys.executable, "-m", "stacks.cli", "fleet", *args, "--env", "edge", "--engine", "operator"]
         command += ["--config-dir", str(self.config), "--state-dir", str(self.runs), "--json"]
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
@@ -200,6 +202,21 @@ def test_without_kubectl_one_line_says_how_to_install_it(op: Operator, tmp_path:
     assert proc.returncode == 1
     assert "kubectl, which is not on PATH" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads(proc.stdout)["errors"][0]["message"].startswith("--engine operator talks")
+    assert not op.calls()
+
+
+def test_an_unset_management_kubeconfig_says_what_the_user_must_do_for_the_command_run(op: Operator) -> None:
+    """The user ran ``strata fleet drift``, not ``pulumi up``: the fix names that command and where the reference
+    to the variable is set."""
+    op.seed()
+    proc = op.run("drift", kubeconfig=None)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    message = json.loads(proc.stdout)["errors"][0]["message"]
+    assert "environment variable MANAGEMENT_KUBECONFIG is not set" in message
+    assert "export MANAGEMENT_KUBECONFIG before running strata fleet drift --env edge --engine operator" in message
+    assert "pulumi up" not in message
+    where = 'Pulumi.management.yaml: config."strata:clusters"[0].kubeconfig, management cluster management/hub'
+    assert where in message
     assert not op.calls()
 
 

@@ -180,7 +180,9 @@ def test_render_is_deterministic_and_prunes_removed_stacks(config: Path, tmp_pat
                 validate_custom_resource(doc)
     few_sites(config, 4)
     result = runner.invoke(app, args)
-    assert result.exit_code == 0 and "removed 2 stale stack file(s)" in result.output
+    # The summary of the files written is data: stdout, as `strata render` (docs/cli.md); stderr stays empty.
+    assert result.exit_code == 0 and "removed 2 stale stack file(s)" in result.stdout
+    assert result.stdout.startswith(f"wrote {len(first) - 2} file(s) to {out}: 4 Stack(s)") and result.stderr == ""
     assert len(list(out.glob("stack-*.yaml"))) == 4
     resources = yaml.safe_load((out / "kustomization.yaml").read_text().split("\n", 1)[1])["resources"]
     assert sorted(resources) == sorted(p.name for p in out.iterdir() if p.name != "kustomization.yaml")

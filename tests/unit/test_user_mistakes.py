@@ -137,3 +137,65 @@ def test_exit_codes_are_the_documented_ones() -> None:
     for args in (["plan", "--json", "--bogus"], ["fleet", "up", "--env", "edge", "--json", "--canary", "x"]):
         usage = runner.invoke(app, args)
         assert usage.exit_code == 2 and usage.stdout == "", (args, usage.output)
+
+
+def test_a_mistyped_select_key_or_value_suggests_the_closest_one() -> None:
+    """``--select regoin=eu-west`` selects nothing because no cluster has that key: say so and name the key meant;
+    a value no cluster has gets the closest value. One error per selector at fault, nothing run."""
+    result = runner.invoke(app, ["fleet", "preview", "--env", "edge", "--select", "regoin=eu-west"])
+    stderr = refused(result)
+    assert "--select regoin=eu-west: no cluster of edge has a key 'regoin'" in stderr
+    assert "did you mean 'region'?" in stderr
+    result = runner.invoke(
+        app, ["fleet", "preview", "--env", "edge", "--select", "region=eu-wets", "--select", "labels.teir=store"]
+    )
+    stderr = refused(result)
+    assert "--select region=eu-wets: no cluster of edge has region=eu-wets; did you mean 'eu-west'" in stderr
+    assert "key 'labels.teir'" in stderr and "did you mean 'labels.tier'" in stderr
+    assert "2 error(s) in environment edge; nothing was run" in stderr
+    # Each selector matches some cluster, just never the same one: that is what the error says.
+    result = runner.invoke(
+        app, ["fleet", "preview", "--env", "edge", "--select", "region=eu-west", "--select", "site=de-00002"]
+    )
+    assert "no cluster of edge matches region=eu-west site=de-00002 together" in refused(result)
+
+
+def test_a_wrong_choice_names_the_value_the_choices_and_the_closest() -> None:
+    """Literal and enum fields: pydantic's "Input should be 'a' or 'b'" never says what was written or what was
+    meant; the one translation of its errors does, for text, numbers and what YAML turned into a boolean."""
+    import enum
+    from typing import Literal
+
+    from pydantic import BaseModel, ValidationError
+
+    from packs.errors import from_validation
+
+    class Mode(enum.Enum):
+        PULUMI = "pulumi"
+        FLUX = "flux"
+
+    class Settings(BaseModel):
+        stacks: Literal["environment", "cluster"] = "cluster"
+        delivery: Mode = Mode.PULUMI
+        replicas: Literal[1, 3] = 1
+        power: Literal["on", "off"] = "on"
+
+    def said(**values: object) -> str:
+        try:
+            Settings.model_validate(values)
+        except ValidationError as exc:
+            (error,) = from_validation(exc, "f.yaml", "config")
+            return str(error)
+        raise AssertionError("accepted")
+
+    assert said(stacks="clsuter") == (
+        "f.yaml: config.stacks: unknown value 'clsuter'; use one of environment, cluster; did you mean 'cluster'?"
+    )
+    assert said(delivery="fluxx") == (
+        "f.yaml: config.delivery: unknown value 'fluxx'; use one of pulumi, flux; did you mean 'flux'?"
+    )
+    assert said(replicas=2) == "f.yaml: config.replicas: unknown value 2; use one of 1, 3"
+    assert said(power=False) == (
+        'f.yaml: config.power: unknown value false; use one of on, off; YAML reads an unquoted off as the boolean '
+        'false: quote it ("off")'
+    )
