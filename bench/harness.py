@@ -61,7 +61,8 @@ def run_sizes(
         )
         if out.returncode != 0:
             raise SystemExit(f"{module} --measure {name} failed:\n{out.stderr}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        measured: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return measured
 
     rows = []
     for size in args.sizes:

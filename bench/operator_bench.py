@@ -32,13 +32,15 @@ def measure(count: int, folder: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     result = plan_environment("edge", config_dir=config)
     t1 = time.perf_counter()
+    reconcile = result.environment.settings.reconcile
+    assert reconcile is not None, "the edge environment is reconciled by the operator (strata:reconcile)"
     objects = operator_objects(result.environment, result.clusters)
     t2 = time.perf_counter()
     files = render_files(result.environment, result.clusters)
     t3 = time.perf_counter()
     stacks = operator_stacks(result.environment, result.clusters)
     api = SimulatedOperator(stacks, {})
-    engine = OperatorEngine(api, stacks, result.environment.settings.reconcile.commit, poll=0.0)
+    engine = OperatorEngine(api, stacks, reconcile.commit, poll=0.0)
     fleet = [FleetStack(s.name, s.clusters) for s in stacks]
     t4 = time.perf_counter()
     report = run_fleet(Operation.UP, "edge", fleet, engine, RunOptions(parallel=25), state_dir=folder / "runs")

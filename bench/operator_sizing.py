@@ -225,11 +225,11 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sites in FLEETS:
-        r = recommend(sites, costs)
+        rec = recommend(sites, costs)
         print(
-            f"| {sites:,} | {r.shard} | {r.stacks:,} | {r.operators} | {r.concurrency} | {r.resync_s} | "
-            f"{r.simulation.utilisation:.2f} | {r.simulation.max_interval_s:,.0f} | {r.simulation.rollout_s:,.0f} | "
-            f"{r.cost.memory_mib:.0f} |"
+            f"| {sites:,} | {rec.shard} | {rec.stacks:,} | {rec.operators} | {rec.concurrency} | {rec.resync_s} | "
+            f"{rec.simulation.utilisation:.2f} | {rec.simulation.max_interval_s:,.0f} | "
+            f"{rec.simulation.rollout_s:,.0f} | {rec.cost.memory_mib:.0f} |"
         )
 
 

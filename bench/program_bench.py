@@ -112,7 +112,7 @@ def _under_mocks(body: Callable[[], int]) -> tuple[dict[str, Any], Any]:
     from bench.replay import RecordingMonitor
 
     class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
             state = dict(args.inputs)
             if args.typ == "command:remote:Command" and "k3s.yaml" in str(args.inputs.get("create", "")):
                 state["stdout"] = KUBECONFIG
@@ -120,8 +120,8 @@ def _under_mocks(body: Callable[[], int]) -> tuple[dict[str, Any], Any]:
                 state.update({"outputs": {}, "secretOutputNames": []})  # a stack deployed for the first time
             return f"{args.name}-id", state
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-            return {}
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+            return {}, []  # no result, no check failures (the SDK iterates the failures: never None)
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

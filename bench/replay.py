@@ -21,13 +21,13 @@ import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import alias_pb2, resource_pb2
 
 SIG = "4dabf18193072939515e22adb298388d"
 SECRET = "1b47061264138c4ac30d75fd1eb44270"
@@ -82,11 +82,11 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:
         if request.type != "pulumi:pulumi:Stack":
             self.records.append(("register", request.SerializeToString()))
-        return super().RegisterResource(request)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]  # the SDK's monitor is untyped
 
     def RegisterResourceOutputs(self, request: resource_pb2.RegisterResourceOutputsRequest) -> Any:
         self.records.append(("outputs", request.SerializeToString()))
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]  # the SDK's monitor is untyped
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,13 @@ class UnsetProperties:
         rpc.transfer_properties = self._transfer
 
     async def by_urn(self) -> dict[str, list[str]]:
-        return {await res.urn.future(): names for res, names in self.seen if names}
+        out: dict[str, list[str]] = {}
+        for res, names in self.seen:
+            if names:
+                urn = await res.urn.future()
+                assert urn is not None, "the mock monitor gives every resource its URN"
+                out[urn] = names
+        return out
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,14 @@ def _rebuild(captured: Any) -> Any:
     return captured
 
 
+class _AliasArgs(TypedDict, total=False):
+    name: str
+    type_: str
+    stack: str
+    project: str
+    parent: str | None
+
+
 class _Replayer:
     def __init__(self, unset: Mapping[str, list[str]]) -> None:
         self.by_urn: dict[str, pulumi.Resource] = {}
@@ -287,9 +301,11 @@ class _Replayer:
         timeouts = request.customTimeouts
         return pulumi.ResourceOptions(
             parent=self.by_urn.get(request.parent),
-            provider=self._provider(request.provider),
+            provider=self._provider(request.provider) if request.provider else None,
             # The SDK puts a component's own ``provider`` into this map too; passing it twice draws a warning.
-            providers={pkg: self._provider(ref) for pkg, ref in request.providers.items() if ref != request.provider}
+            providers={
+                pkg: self._provider(ref) for pkg, ref in request.providers.items() if ref and ref != request.provider
+            }
             or None,
             # Only what no property already brings: the SDK adds property dependencies to this list itself.
             depends_on=[self.by_urn[urn] for urn in sorted(set(request.dependencies) - _property_deps(request))],
@@ -311,24 +327,31 @@ class _Replayer:
             deleted_with=self.by_urn[request.deletedWith] if request.deletedWith else None,
         )
 
-    def _provider(self, ref: str) -> pulumi.ProviderResource | None:
-        if not ref:
-            return None
+    def _provider(self, ref: str) -> pulumi.ProviderResource:
         provider = self.by_urn[ref.rsplit("::", 1)[0]]  # a provider reference is "<urn>::<id>"
         assert isinstance(provider, pulumi.ProviderResource)
         return provider
 
-    def _alias(self, alias: resource_pb2.Alias) -> pulumi.Alias | str:
+    def _alias(self, alias: alias_pb2.Alias) -> pulumi.Alias | str:
         if alias.HasField("urn") and alias.urn:
             return alias.urn
         spec = alias.spec
-        return pulumi.Alias(
-            name=spec.name or ...,
-            type_=spec.type or ...,
-            stack=spec.stack or ...,
-            project=spec.project or ...,
-            parent=None if spec.noParent else (spec.parentUrn or ...),
-        )
+        # A field left out of ``pulumi.Alias`` means "the resource's own" (its default is ``...``), and
+        # ``parent=None`` means "no parent": only the fields the wire spec sets are passed.
+        args: _AliasArgs = {}
+        if spec.name:
+            args["name"] = spec.name
+        if spec.type:
+            args["type_"] = spec.type
+        if spec.stack:
+            args["stack"] = spec.stack
+        if spec.project:
+            args["project"] = spec.project
+        if spec.noParent:
+            args["parent"] = None
+        elif spec.parentUrn:
+            args["parent"] = spec.parentUrn
+        return pulumi.Alias(**args)
 
     def register(self, step: Step) -> None:
         request = step.request
@@ -392,10 +415,15 @@ def differences(program: Iterable[tuple[str, bytes]], replayed: Iterable[tuple[s
     """Where two recordings differ, as readable lines (empty: the same graph, request by request)."""
 
     def keyed(records: Iterable[tuple[str, bytes]]) -> dict[tuple[str, str], dict[str, Any]]:
-        out = {}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
         for kind, blob in records:
-            request = _registration(blob) if kind == "register" else _output_registration(blob)
-            key = (kind, _urn(request) if kind == "register" else request.urn)
+            request: resource_pb2.RegisterResourceRequest | resource_pb2.RegisterResourceOutputsRequest
+            if kind == "register":
+                request = _registration(blob)
+                key = (kind, _urn(request))
+            else:
+                request = _output_registration(blob)
+                key = (kind, request.urn)
             assert key not in out, f"{key} recorded twice"
             out[key] = _comparable(kind, request)
         return out

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from packs.catalogue import CatalogPack, CatalogProfile, Catalogue
-from packs.model import ClusterFacts, Pack, Profile
+from packs.model import ClusterFacts, Pack, Profile, Target
 
 
 def pack(name: str, layer: str = "addon", version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
@@ -82,5 +82,5 @@ def on_disk(
     return base
 
 
-def facts(name: str = "c1", target: str = "edge", version: str = "1.31", **extra: Any) -> ClusterFacts:
-    return ClusterFacts(name=name, target=target, kubernetes_version=version, **extra)
+def facts(name: str = "c1", target: Target | str = Target.EDGE, version: str = "1.31", **extra: Any) -> ClusterFacts:
+    return ClusterFacts(name=name, target=Target(target), kubernetes_version=version, **extra)

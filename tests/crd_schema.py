@@ -10,6 +10,7 @@ asserted by that test.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def _validator(group: str, kind: str, version: str) -> jsonschema.protocols.Vali
     return jsonschema.Draft7Validator(schema)
 
 
-def validate_custom_resource(obj: dict[str, Any]) -> None:
+def validate_custom_resource(obj: Mapping[str, Any]) -> None:
     """Raise AssertionError listing every schema violation of ``obj`` (apiVersion ``<group>/<version>``)."""
     group, _, version = obj["apiVersion"].rpartition("/")
     errors = sorted(_validator(group, obj["kind"], version).iter_errors(obj), key=lambda e: list(e.absolute_path))

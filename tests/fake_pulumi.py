@@ -20,7 +20,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 STATE = Path(os.environ["FAKE_PULUMI_STATE"])
 VERSION = os.environ.get("FAKE_PULUMI_VERSION", "v3.205.0")
@@ -73,7 +73,7 @@ def flags(args: list[str], name: str) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args) if a == name]
 
 
-def fail(message: str, stdout: str = "") -> None:
+def fail(message: str, stdout: str = "") -> NoReturn:
     if stdout:
         print(stdout)
     print(message, file=sys.stderr)
@@ -95,7 +95,9 @@ class Events:
     def step(self, op: str, urn: str, diffs: list[str] | None = None, new: bool = True) -> None:
         kind = urn.split("::")[2].split("$")[-1]
         state = {"type": kind, "urn": urn, "id": "x", "parent": "", "provider": "", "outputs": {}}
-        meta = {"op": op, "urn": urn, "type": kind, "provider": "", "old": state, "new": state if new else None}
+        meta: dict[str, Any] = {
+            "op": op, "urn": urn, "type": kind, "provider": "", "old": state, "new": state if new else None
+        }
         if diffs:
             meta["diffs"] = diffs
             meta["detailedDiff"] = {d: {"diffKind": "update", "inputDiff": False} for d in diffs}
@@ -262,7 +264,7 @@ def main() -> None:
     elif args[:2] == ["stack", "output"]:
         data = load(stack or "") or {}
         secret = "--show-secrets" in args
-        outputs = {"environment": "edge"} if data.get("resources") else {}
+        outputs: dict[str, Any] = {"environment": "edge"} if data.get("resources") else {}
         if outputs:
             outputs["clusters"] = {"kubeconfig": "apiVersion: v1"} if secret else "[secret]"
         print(json.dumps(outputs))

@@ -57,7 +57,7 @@ class GraphMocks(pulumi.runtime.Mocks):
         self.resources: list[Registration] = []
         self.call_log: list[tuple[str, dict[str, Any]]] = []
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         if args.typ == RANDOM_PASSWORD:
             # What the provider computes: a value derived from the name, so tests can look for leaks of it.
@@ -70,10 +70,11 @@ class GraphMocks(pulumi.runtime.Mocks):
             state.update(extra(args))
         return (f"{args.name}-id" if args.custom else ""), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.call_log.append((args.token, dict(args.args)))
         handler = self.calls.get(args.token)
-        return handler(args) if handler else {}
+        # The result and no check failures (the SDK iterates the failures of a tuple: never None).
+        return (handler(args) if handler else {}), []
 
     # ------------------------------------------------------------------ queries for assertions
     def of_type(self, typ: str) -> list[Registration]:
@@ -108,11 +109,15 @@ def _alias(alias: Any) -> str | dict[str, Any]:
 
 
 class RecordingMonitor(MockMonitor):
+    mocks: GraphMocks
+
+    def __init__(self, mocks: GraphMocks) -> None:
+        super().__init__(mocks)
+
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # the SDK's monitor is untyped
         if request.type != "pulumi:pulumi:Stack":
-            mocks: GraphMocks = self.mocks
-            mocks.resources.append(
+            self.mocks.resources.append(
                 Registration(
                     typ=request.type,
                     name=request.name,
@@ -163,7 +168,7 @@ def settle() -> None:
             await asyncio.gather(*pending, return_exceptions=True)
         from pulumi.runtime._callbacks import _CallbackServicer
 
-        await _CallbackServicer.shutdown()
+        await _CallbackServicer.shutdown()  # type: ignore[no-untyped-call]  # untyped in the SDK
 
     loop.run_until_complete(_drain())
 

@@ -43,16 +43,14 @@ def without(mocks: GraphMocks, typ: str, **changes: Any) -> None:
 
 def run_dev(monkeypatch: pytest.MonkeyPatch, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The dev program with some resource types' state changed (after the usual cloud answers)."""
-    from tests import test_environments
-
-    real = test_environments.test_cluster_gke.answer
+    real = test_cluster_gke.answer
 
     def answer_then_change(mocks: GraphMocks) -> None:
         real(mocks)  # the gke answers run last: every type's answers exist by now
         for typ, state in changes.items():
             without(mocks, typ, **state)
 
-    monkeypatch.setattr(test_environments.test_cluster_gke, "answer", answer_then_change)
+    monkeypatch.setattr(test_cluster_gke, "answer", answer_then_change)  # the module the dev program's run calls
     _, built = run_stack("dev", "dev")
     return built
 
@@ -112,7 +110,9 @@ def test_an_absent_essential_output_stops_the_run_with_a_clear_message(
 
 
 def test_absent_aks_credentials_stop_the_run_with_a_clear_message(mocks: GraphMocks) -> None:
-    no_credential = {test_cluster_aks.CREDENTIALS: lambda args: {"kubeconfigs": []}}
+    no_credential: dict[str, Callable[[pulumi.runtime.MockCallArgs], dict[str, Any]]] = {
+        test_cluster_aks.CREDENTIALS: lambda args: {"kubeconfigs": []}
+    }
     cluster = build_without(mocks, "aks", {}, calls=no_credential)
     with pytest.raises(MissingOutputError, match=r"^cluster prod-weu \(aks\): the cloud returned no user credential"):
         resolve(cluster.contract.kubeconfig)
@@ -131,7 +131,7 @@ def test_an_export_with_an_empty_field_names_the_cluster_and_the_field(mocks: Gr
         packs: dict[str, Any] = {}
 
     with pytest.raises(pulumi.RunError) as info:
-        resolve(export_outputs(broken, Packs()))  # type: ignore[arg-type]
+        resolve(export_outputs(broken, Packs()))  # type: ignore[arg-type]  # a stand-in with the fields it reads
     assert str(info.value).startswith(
         "cluster c1 (edge): cannot export its contract, the cloud returned no usable endpoint"
     )

@@ -73,7 +73,9 @@ def test_readme_adding_a_pack_passes_ci_and_plans(tmp_path: Path) -> None:
     # Step 2: a new version of the add-on profile, with the pack appended.
     step2 = _section().split("\n2. ", 1)[1].split("\n3. ", 1)[0]
     source, target = re.findall(r"`packs/profiles/([a-z-]+/[0-9.]+\.yaml)`|`([0-9.]+\.yaml)`", step2)[:2]
-    entry = yaml.safe_load(re.search(r"`- (\{pack: .*?\})`", step2).group(1))
+    found = re.search(r"`- (\{pack: .*?\})`", step2)
+    assert found is not None, "step 2 shows the profile entry to append"
+    entry = yaml.safe_load(found.group(1))
     released = project / "packs" / "profiles" / source[0]
     profile = yaml.safe_load(released.read_text())
     profile["version"] = target[1].removesuffix(".yaml")

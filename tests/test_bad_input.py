@@ -105,7 +105,8 @@ class Case:
     hint: str
     file: str = ENV
     cluster: str | None = None
-    env: Callable[[dict[str, Any]], None] | None = None
+    #: Changes the environment document in place (whatever it returns is ignored).
+    env: Callable[[dict[str, Any]], object] | None = None
     text: Callable[[str], str] | None = None
     files: dict[str, str | bytes | None] = field(default_factory=dict)
     #: False where Pulumi itself would refuse to start the program (a config file that is not YAML).

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from pydantic import BaseModel
 
 from components.clusters.spec import SUPPORTED_KUBERNETES
 from packs import lock
@@ -82,7 +83,7 @@ def _try(refs: tuple[str, ...], target: Target) -> tuple[str | None, list[PlanEr
     capabilities = ("cni", "storage-class") if target is Target.EXISTING else ()
     for version in reversed(_kubernetes_versions(target)):
         # Facts every cluster of the target has (a GKE cluster always knows its project).
-        extra = {"project": "lint-project-1"} if target is Target.GKE else {}
+        extra: dict[str, str | int | float | bool] = {"project": "lint-project-1"} if target is Target.GKE else {}
         facts = ClusterFacts(
             name="lint", target=target, kubernetes_version=version, capabilities=capabilities, extra=extra
         )
@@ -107,7 +108,7 @@ def _compositions() -> list[tuple[tuple[str, ...], Target]]:
     """Every profile alone, and every add-on profile over the newest version of every base it can sit on."""
     profiles = [c.profile for c in CATALOGUE.profiles.values()]
     infra = [p for p in _newest() if p.kind is ProfileKind.INFRASTRUCTURE]
-    cases = []
+    cases: list[tuple[tuple[str, ...], Target]] = []
     for p in profiles:
         for target in p.targets:
             if p.kind is ProfileKind.INFRASTRUCTURE or target is Target.EXISTING:
@@ -126,7 +127,7 @@ def test_every_profile_resolves_on_every_claimed_target(refs: tuple[str, ...], t
 def test_cluster_setting_packs_match_what_components_read() -> None:
     from components.clusters import spec as specs
 
-    models = {
+    models: dict[Target, type[BaseModel]] = {
         Target.EKS: specs.EksSettings,
         Target.AKS: specs.AksSettings,
         Target.GKE: specs.GkeSettings,

@@ -392,7 +392,9 @@ def test_existing_resource_group_is_used_not_created(mocks: GraphMocks) -> None:
     assert {p.inputs["resourceGroupName"] for p in mocks.of_type(POOL)} == {"shared-aks"}
     assert isinstance(cluster.contract.handles, AksHandles)
     assert resolve(cluster.contract.handles.resource_group_name) == "shared-aks"
-    assert resolve(cluster.contract.workload_identity.resource_group) == "shared-aks"
+    wi = cluster.contract.workload_identity
+    assert wi is not None and wi.resource_group is not None
+    assert resolve(wi.resource_group) == "shared-aks"
 
 
 def test_build_cluster_reaches_the_component(mocks: GraphMocks) -> None:
@@ -450,9 +452,10 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(contract.kubernetes_version) == "1.31"
     assert resolve(contract.endpoint) == f"https://{FQDN}:443"
     assert not is_secret(contract.endpoint)
-    assert resolve(contract.oidc_issuer) == ISSUER
+    assert contract.oidc_issuer is not None and resolve(contract.oidc_issuer) == ISSUER
     wi = contract.workload_identity
     assert wi is not None and wi.kind == "azure-workload-identity"
+    assert wi.issuer is not None and wi.resource_group is not None  # what federated credentials are built from
     assert resolve(wi.issuer) == ISSUER
     assert resolve(wi.resource_group) == "prod-weu-rg4d5e6f"
     assert wi.location == "westeurope"

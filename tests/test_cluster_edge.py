@@ -515,7 +515,7 @@ def test_graph_single_server_with_agents(edge: GraphMocks) -> None:
     }
     assert provider.inputs["deleteUnreachable"] == "true"
     assert provider.inputs["clusterIdentifier"] == "strata/edge/fr-00001"
-    ready = {r._name for r in cluster.contract.ready}  # type: ignore[attr-defined]
+    ready = {r._name for r in cluster.contract.ready}
     assert ready == {"fr-00001-k3s-10.0.0.2", "fr-00001-k3s-10.0.0.3", "fr-00001-k3s-edge-c.example.net"}
 
 
@@ -552,7 +552,7 @@ def test_contract(edge: GraphMocks) -> None:
     assert resolve(contract.endpoint) == "https://10.0.0.2:6443"
     assert contract.facts.nodes == 1 and contract.facts.cpu_millicores == 4000
     assert contract.facts.extra["site"] == "fr-00001"
-    assert [r._name for r in contract.ready] == ["fr-00001-k3s-10.0.0.2"]  # type: ignore[attr-defined]
+    assert [r._name for r in contract.ready] == ["fr-00001-k3s-10.0.0.2"]
 
 
 def test_settings_change_the_contract(edge: GraphMocks) -> None:

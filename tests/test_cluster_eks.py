@@ -163,14 +163,14 @@ def test_subnet_maths_rejects_ipv6_too_small_and_no_zones() -> None:
     zones=st.integers(min_value=1, max_value=8),
 )
 def test_subnets_never_overlap_and_stay_inside_the_vpc(address: int, prefix: int, zones: int) -> None:
-    vpc = ipaddress.ip_network((address, prefix), strict=False)
+    vpc = ipaddress.IPv4Network((address, prefix), strict=False)
     try:
         plan = plan_subnets(str(vpc), zones)
     except ValueError:
         # Only ever refused because a public subnet would be smaller than AWS allows.
         assert prefix + 1 + (zones - 1).bit_length() + 2 > 28
         return
-    subnets = [ipaddress.ip_network(s) for s in (*plan.private, *plan.public)]
+    subnets = [ipaddress.IPv4Network(s) for s in (*plan.private, *plan.public)]
     assert len(plan.private) == len(plan.public) == zones
     for subnet in subnets:
         assert subnet.subnet_of(vpc)
@@ -344,7 +344,7 @@ def test_roles_trust_the_right_services_with_partition_aware_policies(mocks: Gra
     assert "sts:AssumeRole" in cluster_trust["Statement"][0]["Action"]
     node_trust = json.loads(mocks.named("prod-euw1-node-role", ROLE).inputs["assumeRolePolicy"])
     assert node_trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-    attached = {r.inputs["role"]: set() for r in mocks.of_type(ATTACHMENT)}
+    attached: dict[str, set[str]] = {r.inputs["role"]: set() for r in mocks.of_type(ATTACHMENT)}
     for r in mocks.of_type(ATTACHMENT):
         attached[r.inputs["role"]].add(r.inputs["policyArn"])
     assert attached == {
@@ -566,9 +566,10 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(contract.kubernetes_version) == "1.31"
     assert resolve(contract.endpoint) == ENDPOINT
     assert not is_secret(contract.endpoint)
-    assert resolve(contract.oidc_issuer) == ISSUER
+    assert contract.oidc_issuer is not None and resolve(contract.oidc_issuer) == ISSUER
     wi = contract.workload_identity
     assert wi is not None and wi.kind == "aws-irsa"
+    assert wi.issuer is not None and wi.provider_arn is not None  # what IRSA trust policies are built from
     assert resolve(wi.issuer) == ISSUER.removeprefix("https://")
     assert resolve(wi.provider_arn) == OIDC_ARN
     assert contract.storage_class is None

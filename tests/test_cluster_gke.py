@@ -377,6 +377,7 @@ def test_contract(mocks: GraphMocks) -> None:
     assert resolve(contract.kubernetes_version) == "1.31.6-gke.1020000"
     assert resolve(contract.endpoint) == f"https://{ENDPOINT}"
     assert not is_secret(contract.endpoint)
+    assert contract.oidc_issuer is not None
     assert resolve(contract.oidc_issuer) == (
         f"https://container.googleapis.com/v1/projects/{PROJECT}/locations/{REGION}/clusters/prod-euw1"
     )

@@ -194,7 +194,8 @@ def test_a_renamed_pack_keeps_its_release_name_in_both_deliveries() -> None:
 def _charts(plan: Any) -> list[dict[str, Any]]:
     import yaml
 
-    return yaml.safe_load(pulumi_files(plan, None)["helm-charts.yaml"])["charts"]
+    charts: list[dict[str, Any]] = yaml.safe_load(pulumi_files(plan, None)["helm-charts.yaml"])["charts"]
+    return charts
 
 
 def test_the_plan_and_the_bundle_show_a_prepared_switch(tmp_path: Path) -> None:

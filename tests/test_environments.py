@@ -12,6 +12,7 @@ import pulumi
 import pytest
 import yaml
 
+from packs.model import HelmSource, ManagedSource
 from stacks.plan import plan_environment
 from stacks.program import run
 from tests import test_cluster_aks, test_cluster_edge, test_cluster_eks, test_cluster_gke
@@ -85,6 +86,7 @@ def check_cluster(mocks: GraphMocks, env: str, cluster: str, kubernetes: str) ->
     for pack in expected:
         (resource,) = installed(mocks, got[pack.name])
         if resource.typ == "kubernetes:helm.sh/v4:Chart":
+            assert isinstance(pack.source, HelmSource)
             assert resource.inputs["version"] == pack.source.version
             assert resource.inputs["namespace"] == pack.namespace
             assert resource.provider.startswith(provider.urn)
@@ -93,6 +95,7 @@ def check_cluster(mocks: GraphMocks, env: str, cluster: str, kubernetes: str) ->
             assert resource.inputs["spec"]["targetNamespace"] == pack.namespace
             assert resource.provider.startswith(provider.urn)
         elif resource.typ == "aws:eks/addon:Addon":
+            assert isinstance(pack.source, ManagedSource)
             assert resource.inputs["addonVersion"] == pack.source.version
         for before in pack.after:
             assert before in got, f"{pack.name} is ordered after {before}, which creates nothing to wait for"

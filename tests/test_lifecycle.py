@@ -7,6 +7,7 @@ replaced create-before-delete under a new physical name, and are never protected
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ import pulumi
 import pytest
 
 from components.clusters.contract import ClusterContract, WorkloadIdentity, make_provider
+from components.clusters.edge import validate as validate_edge
 from components.clusters.spec import EdgeClusterSpec
 from components.identities import create_identity
 from components.lifecycle import pool_name, replacement_digest, retained
@@ -148,12 +150,14 @@ def _contract(target: Target, identity: WorkloadIdentity) -> ClusterContract:
 
 
 def test_identities_follow_the_replacement_rule(mocks: GraphMocks) -> None:
-    need = Identity(
-        service_account="dns",
-        aws_policy_arns=("arn:aws:iam::aws:policy/ReadOnlyAccess",),
-        aws_policy={"Version": "2012-10-17", "Statement": []},
-        azure_roles=("DNS Zone Contributor",),
-        gcp_roles=("roles/dns.admin",),
+    need = Identity.model_validate(  # roles in their short form, as a pack file gives them
+        {
+            "service_account": "dns",
+            "aws_policy_arns": ("arn:aws:iam::aws:policy/ReadOnlyAccess",),
+            "aws_policy": {"Version": "2012-10-17", "Statement": []},
+            "azure_roles": ("DNS Zone Contributor",),
+            "gcp_roles": ("roles/dns.admin",),
+        }
     )
     out = pulumi.Output.from_input
     identities = {
@@ -184,7 +188,7 @@ def test_identities_follow_the_replacement_rule(mocks: GraphMocks) -> None:
 # ------------------------------------------------------------------------------------------- node pools
 
 
-def _rebuild(build: Callable[[GraphMocks], None]) -> GraphMocks:
+def _rebuild(build: Callable[[GraphMocks], object]) -> GraphMocks:
     """A second program in a fresh engine (the first one's registrations stay in their own mocks)."""
     second = GraphMocks()
     install(second)
@@ -229,7 +233,7 @@ def test_a_pool_gets_a_new_cloud_name_only_when_a_replacing_field_changes(
     assert same[urn].inputs[field] == pool.inputs[field], "a resize must update the pool in place"
 
     for change in forcing:
-        second = _pools(_rebuild(lambda m, change=change: build(m, **change)), typ)
+        second = _pools(_rebuild(functools.partial(build, **change)), typ)
         assert set(second) == {urn}, f"{change}: the pool keeps its logical name"
         assert second[urn].inputs[field] != pool.inputs[field], f"{change}: the replacement needs a new cloud name"
         assert not second[urn].delete_before_replace
@@ -316,7 +320,7 @@ def test_two_hosts_with_the_same_identity_are_refused() -> None:
     hosts = [{"name": "a", "address": "10.0.0.2"}, {"name": "b", "address": "10.0.0.3", "id": "10.0.0.2"}]
     spec = EdgeClusterSpec.model_validate({**edge.edge_spec().model_dump(mode="json"), "hosts": hosts})
     with pytest.raises(ValueError, match=r"^hosts\[1\]\.id: '10.0.0.2' already identifies hosts\[0\]"):
-        edge.validate(spec, {})
+        validate_edge(spec, {})
 
 
 # ------------------------------------------------------------------------------------------- retention
@@ -330,4 +334,5 @@ def test_retained_keeps_the_resource_and_every_child() -> None:
         custom=True, type_="kubernetes:apps/v1:StatefulSet", name="x", props={"a": 1}, opts=pulumi.ResourceOptions()
     )
     result = transform(args)
-    assert result is not None and result.opts.retain_on_delete is True and result.props == {"a": 1}
+    assert isinstance(result, pulumi.ResourceTransformResult)  # a synchronous transform: not awaitable
+    assert result.opts.retain_on_delete is True and result.props == {"a": 1}

@@ -4,6 +4,7 @@ stack of `edge`, registered through the management cluster's provider, schema-va
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -51,7 +52,7 @@ def test_management_registers_one_stack_per_edge_stack_after_the_operator() -> N
 
 
 def test_a_broken_fleet_stops_the_management_program_before_anything_is_created(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import shutil
 
@@ -59,7 +60,7 @@ def test_a_broken_fleet_stops_the_management_program_before_anything_is_created(
 
     from stacks import environment, program
 
-    folder = tmp_path / "config"  # type: ignore[operator]
+    folder = tmp_path / "config"
     shutil.copytree(environment.CONFIG_DIR, folder)
     doc = yaml.safe_load((folder / "Pulumi.edge.yaml").read_text())
     del doc["config"]["strata:reconcile"]["secrets"]

@@ -12,7 +12,7 @@ import pytest
 
 from components.clusters.contract import AksHandles, ClusterContract, EksHandles, WorkloadIdentity, make_provider
 from components.packstack import PackStack, fill_placeholders, flatten_settings
-from packs.catalogue import load_catalogue
+from packs.catalogue import Catalogue, load_catalogue
 from packs.model import Target
 from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from tests.catalogue_builder import facts, on_disk, pack, profile
@@ -83,7 +83,7 @@ PROFILES = [
 
 
 @pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory):
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
     root = tmp_path_factory.mktemp("cat")
     packs_dir = on_disk(root, PACKS, PROFILES, VALUES)
     (packs_dir / "catalog/policies/1.0.0/policy.yaml").write_text(
@@ -92,7 +92,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory):
     return load_catalogue(packs_dir)
 
 
-def plan_for(catalogue: Any, target: str, name: str = "c1") -> ResolvedPlan:
+def plan_for(catalogue: Catalogue, target: str, name: str = "c1") -> ResolvedPlan:
     return Resolver(catalogue).resolve(ClusterRequest(facts(name, target), ("std@1.0.0",)))
 
 
@@ -266,13 +266,15 @@ def test_a_plan_for_another_cluster_is_refused_before_anything(mocks: GraphMocks
 
 
 def test_fill_placeholders_and_flatten_settings(mocks: GraphMocks) -> None:
-    values = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
+    values: dict[str, Any] = {"a": {"b": "role={{ identity.aws_role_arn }}"}, "c": 1}
     filled = fill_placeholders(values, ["a.b"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:x")})
+    assert isinstance(filled, pulumi.Output)  # a deferred path waits for its output
     assert resolve(filled) == {"a": {"b": "role=arn:x"}, "c": 1}
     assert values["a"]["b"] == "role={{ identity.aws_role_arn }}"  # the plan is never mutated
     listed = fill_placeholders(
         {"l": ["x", "{{ identity.aws_role_arn }}"]}, ["l"], {"identity.aws_role_arn": pulumi.Output.from_input("arn:y")}
     )
+    assert isinstance(listed, pulumi.Output)
     assert resolve(listed) == {"l": ["x", "arn:y"]}
     assert flatten_settings({"x": {"y": True, "z": [1]}, "n": 3}) == {"n": "3", "x.y": "true", "x.z": "[1]"}
 

@@ -13,6 +13,7 @@ import pytest
 pulumi_policy = pytest.importorskip("pulumi_policy", reason="needs pulumi-policy: pip install strata[policy]")
 
 from pulumi_policy import (  # noqa: E402
+    PolicyCustomTimeouts,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -55,7 +56,8 @@ def test_every_rule_is_a_policy_of_the_right_kind(registered: dict[str, Any]) ->
 
 
 def _opts(protect: bool = False) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], None, [], None, [], None)  # type: ignore[arg-type]
+    # What the analyzer passes for a resource without options (no custom timeouts: zeros, not None).
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
 def _validate(policy: Any, resource_type: str, props: Mapping[str, Any], protect: bool, config: Any) -> list[str]:

@@ -18,9 +18,16 @@ from stacks.plan import plan_clusters
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
+def fenced(text: str, language: str = "") -> str:
+    """The body of the first fenced block of ``language`` in ``text``; fails the test when the docs lost it."""
+    found = re.search(rf"```{language}\n(.*?)```", text, re.S)
+    assert found is not None, f"no ```{language} block where the test expects one"
+    return found.group(1)
+
+
 def _yaml_block(after_heading: str) -> object:
     section = README.split(after_heading, 1)[1]
-    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    return yaml.safe_load(fenced(section, "yaml"))
 
 
 def test_environment_example_plans() -> None:
@@ -38,7 +45,7 @@ def test_pack_example_validates() -> None:
 
 def test_ci_runs_the_readme_test_command_and_it_shows_progress() -> None:
     """`.ci/run` is the README's command (2), verbatim; neither pip nor pytest is silenced for minutes."""
-    block = re.search(r"```bash\n(.*?)```", README, re.S).group(1)
+    block = fenced(README, "bash")
     lines = block.splitlines()
     command = lines[lines.index(next(x for x in lines if x.startswith("# 2."))) + 1]
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text().strip().splitlines()[-1]
@@ -53,7 +60,7 @@ def test_ci_runs_the_readme_test_command_and_it_shows_progress() -> None:
 def test_error_example_is_the_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's error block is exactly what the terminal shows for the mistakes the README describes."""
     section = README.split("Every mistake is reported before anything is built", 1)[1]
-    expected = re.search(r"```\n(.*?)```", section, re.S).group(1).strip()
+    expected = fenced(section).strip()
     dev = (CONFIG_DIR / "Pulumi.dev.yaml").read_text()
     mistakes = dev.replace('kubernetes_version: "1.34"', "kubernetes_version: 1.30", 1)
     mistakes = mistakes.replace("target: aks", "target: ask").replace(
@@ -78,7 +85,7 @@ def test_team_example_is_the_shipped_file_and_its_errors_are_real(
     shown = _yaml_block("## Team self-service")
     assert shown == yaml.safe_load((root / "stacks" / "teams" / "storefront.yaml").read_text())
     section = README.split("## Team self-service", 1)[1].split("`strata plan --env local` prints:", 1)[1]
-    expected = re.search(r"```\n(.*?)```", section, re.S).group(1).strip()
+    expected = fenced(section).strip()
     config = tmp_path / "stacks" / "config"
     config.mkdir(parents=True)
     (config / "Pulumi.local.yaml").write_text((CONFIG_DIR / "Pulumi.local.yaml").read_text())

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from packs.catalogue import load_catalogue
+from packs.catalogue import CatalogPack, load_catalogue
+from packs.model import HelmSource
 from packs.paths import format_path, leaves, parse_path
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "chart-values"
@@ -31,14 +32,15 @@ FREE_FORM = {
 ISTIO_DEFAULTS = "_internal_defaults_do_not_set"
 
 
-def _helm_packs() -> list[Any]:
+def _helm_packs() -> list[CatalogPack]:
     return sorted(
         (p for p in CATALOGUE.packs.values() if p.pack.source.kind == "helm"),
         key=lambda p: p.pack.ref,
     )
 
 
-def _folder(loaded: Any) -> Path:
+def _folder(loaded: CatalogPack) -> Path:
+    assert isinstance(loaded.pack.source, HelmSource)  # only helm packs have upstream chart values
     return UPSTREAM / loaded.pack.name / loaded.pack.source.version.lstrip("v")
 
 

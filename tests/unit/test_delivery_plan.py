@@ -127,12 +127,10 @@ def test_flux_where_it_cannot_run_is_a_plan_error_naming_the_setting(tmp_path: P
 def test_readme_delivery_example_plans(tmp_path: Path) -> None:
     """The README's "Delivery: Pulumi or Flux" snippet is a real environment: flux, the environment's mirror
     overridden by the cluster's own."""
-    import re
-
-    from tests.test_readme import README
+    from tests.test_readme import README, fenced
 
     section = README.split("## Delivery: Pulumi or Flux", 1)[1]
-    doc = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    doc = yaml.safe_load(fenced(section, "yaml"))
     (tmp_path / "Pulumi.readme.yaml").write_text(yaml.safe_dump(doc))
     [cp] = plan_environment("readme", config_dir=tmp_path).clusters
     assert cp.delivery.as_dict() == {

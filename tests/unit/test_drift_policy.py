@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from packs.catalogue import load_catalogue
 from packs.drift import resolve_drift
-from packs.model import DriftAction, DriftPolicy, Layer, Profile
+from packs.model import DriftAction, DriftPolicy, Layer, Profile, ProfileEntry, ProfileKind, Target
 from stacks.plan import plan_environment
 
 H, A, IG = DriftAction.HEAL, DriftAction.ALERT, DriftAction.IGNORE
 
 
-def profile(name: str, layers: dict, locks: tuple = ()) -> Profile:
+def profile(name: str, layers: dict[Layer, DriftAction], locks: tuple[Layer, ...] = ()) -> Profile:
     return Profile(
         name=name,
         version="1.0.0",
         description="t",
-        kind="infrastructure",
-        targets=("edge",),
-        layers=({"pack": "k3s@1.34.1"},),
+        kind=ProfileKind.INFRASTRUCTURE,
+        targets=(Target.EDGE,),
+        layers=(ProfileEntry(pack="k3s@1.34.1"),),
         drift=DriftPolicy(layers=layers, locks=locks),
     )
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from components.clusters.spec import EdgeClusterSpec
 from packs.errors import PlanErrors
 from stacks.cli import app
 from stacks.environment import load_environment
@@ -77,7 +78,7 @@ def write_env(config: Path, name: str, strata: dict[str, Any]) -> Path:
     return path
 
 
-def plan(workspace: tuple[Path, Path], *args: str):
+def plan(workspace: tuple[Path, Path], *args: str) -> Result:
     packs_dir, config = workspace
     return runner.invoke(app, ["plan", *args, "--config-dir", str(config), "--packs-dir", str(packs_dir)])
 
@@ -177,6 +178,7 @@ def test_inventory_rows_become_clusters(workspace: tuple[Path, Path]) -> None:
     write_env(config, "fleet", {"stacks": "cluster", "inventory": {"file": "sites.csv", "defaults": defaults}})
     env = load_environment("fleet", config)
     s1 = env.cluster("s-1").spec
+    assert isinstance(s1, EdgeClusterSpec)
     assert s1.hosts[0].address == "10.0.0.1" and s1.labels == {"tier": "store"}
     assert s1.variables == {"web.replicas": 2} and s1.facts == {"rack": "r1"}
     doc = json.loads(plan(workspace, "--env", "fleet", "--json").stdout)
@@ -269,7 +271,10 @@ def test_stacks_lists_what_deploys_an_environment(workspace: tuple[Path, Path]) 
     _, config = workspace
     write_env(config, "small", {"clusters": [edge_cluster()]})
     write_env(config, "fleet", {"stacks": "cluster", "clusters": [edge_cluster(f"s-{i}") for i in range(6)]})
-    run = lambda *a: runner.invoke(app, ["stacks", *a, "--config-dir", str(config)])  # noqa: E731
+
+    def run(*a: str) -> Result:
+        return runner.invoke(app, ["stacks", *a, "--config-dir", str(config)])
+
     assert run("--env", "small").stdout.split() == ["small"]
     assert run("--env", "fleet").stdout.split() == [f"fleet.s-{i}" for i in range(6)]
     shards = run("--env", "fleet", "--shards", "2").stdout.split()

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -31,7 +32,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
     return Fake(tmp_path / "state")
 
 
-def fleet(tmp_path: Path, *args: str) -> tuple[int, dict]:
+def fleet(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
     result = runner.invoke(app, ["fleet", *args, "--state-dir", str(tmp_path / "runs"), "--json"])
     return result.exit_code, json.loads(result.stdout.strip().splitlines()[-1])
 

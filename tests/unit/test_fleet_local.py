@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,10 +23,10 @@ class Fake:
     def __init__(self, state: Path) -> None:
         self.state = state
 
-    def scenario(self, **stacks: dict) -> None:
+    def scenario(self, **stacks: dict[str, Any]) -> None:
         (self.state / "scenario.json").write_text(json.dumps({k.replace("_", "."): v for k, v in stacks.items()}))
 
-    def calls(self) -> list[dict]:
+    def calls(self) -> list[dict[str, Any]]:
         path = self.state / "calls.jsonl"
         return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 

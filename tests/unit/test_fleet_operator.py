@@ -17,7 +17,7 @@ from stacks.fleet.operator import OperatorEngine, verdict
 from stacks.fleet.runner import run_fleet
 from stacks.operator.objects import OperatorStack, operator_stacks
 from tests.fake_kubectl import merge
-from tests.unit.test_operator_objects import config, edit, few_sites, planned  # noqa: F401 - fixture
+from tests.unit.test_operator_objects import config, edit, few_sites, pinned_commit, planned  # noqa: F401 - fixture
 
 OLD = "1" * 40
 runner = CliRunner()
@@ -91,7 +91,9 @@ class SimulatedOperator:
         del self.objects[name]
 
 
-def _update(state: str, generation: int, commit: str, successful: str | None = None, message: str = "") -> dict:
+def _update(
+    state: str, generation: int, commit: str, successful: str | None = None, message: str = ""
+) -> dict[str, Any]:
     return {
         "state": state,
         "type": "up",
@@ -107,7 +109,7 @@ def fleet(config: Path) -> tuple[list[OperatorStack], str]:  # noqa: F811 - the 
     few_sites(config, 8)
     result = planned(config)
     stacks = operator_stacks(result.environment, result.clusters)
-    return stacks, result.environment.settings.reconcile.commit
+    return stacks, pinned_commit(result)
 
 
 def _run(
@@ -214,7 +216,7 @@ def test_drift_reads_undeployed_commits_from_the_status(fleet: Any, tmp_path: Pa
         (_update("failed", 2, OLD, OLD, "boom"), "pending"),  # a failure of another commit says nothing
     ],
 )
-def test_verdict(last: dict | None, expected: str) -> None:
+def test_verdict(last: dict[str, Any] | None, expected: str) -> None:
     obj = {"status": {"lastUpdate": last}} if last else {}
     assert verdict(obj, "c" * 40, 2)[0] == expected
 
@@ -273,7 +275,7 @@ def test_drift_of_preview_only_stacks_is_unchecked_not_reported_clean(config: Pa
     )
     result = planned(config)
     stacks = operator_stacks(result.environment, result.clusters)
-    commit = result.environment.settings.reconcile.commit
+    commit = pinned_commit(result)
     api = SimulatedOperator(stacks, {})
     report = _run(stacks, commit, api, tmp_path, operation=Operation.DRIFT)
     assert {s.outcome for s in report.stacks} == {Outcome.FAILED}

@@ -20,7 +20,14 @@ import pytest
 
 from stacks.operator.objects import operator_stacks
 from tests.fake_kubectl import seed
-from tests.unit.test_operator_objects import SSH_KEY, config, edit, few_sites, planned  # noqa: F401 - fixture
+from tests.unit.test_operator_objects import (  # noqa: F401 - fixture
+    SSH_KEY,
+    config,
+    edit,
+    few_sites,
+    pinned_commit,
+    planned,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fake_kubectl.py"
@@ -53,7 +60,7 @@ class Operator:
     def seed(self) -> None:
         result = planned(self.config)
         self.stacks = operator_stacks(result.environment, result.clusters)
-        self.commit = result.environment.settings.reconcile.commit
+        self.commit = pinned_commit(result)
         seed(self.state, [dict(s.object) for s in self.stacks], OLD)
 
     def script(self, index: int, **behaviour: Any) -> None:
@@ -63,6 +70,12 @@ class Operator:
         s = self.stacks[index]
         path = self.state / "objects" / s.object["metadata"]["namespace"] / f"{s.object_name}.json"
         return json.loads(path.read_text()) if path.is_file() else None
+
+    def stored(self, index: int) -> dict[str, Any]:
+        """The stack's object, which the test expects the fake API server to hold."""
+        obj = self.obj(index)
+        assert obj is not None, f"the Stack object of {self.stacks[index].name} is gone"
+        return obj
 
     def calls(self) -> list[dict[str, Any]]:
         path = self.state / "calls.jsonl"
@@ -159,8 +172,8 @@ def test_rollout_in_waves_with_every_kind_of_stack_ending(op: Operator) -> None:
     assert "Forbidden" in stacks[names[3]]["error"] and "get, patch and delete" in stacks[names[3]]["error"]
     assert stacks[names[4]]["error_kind"] == "unreachable"
     assert report["exit_code"] == 1 and report["summary"]["budget_stopped"] is False
-    assert all(op.obj(i)["spec"]["commit"] == op.commit for i in (0, 1, 2, 4, 5))  # type: ignore[index]
-    assert "preview" not in op.obj(5)["spec"]  # type: ignore[index]
+    assert all(op.stored(i)["spec"]["commit"] == op.commit for i in (0, 1, 2, 4, 5))
+    assert "preview" not in op.stored(5)["spec"]
     journal = Path(report["journal"])
     assert journal.is_file() and len(journal.read_text().splitlines()) >= 6
     _no_kubeconfig_leak(op, proc.stdout, proc.stderr)
@@ -172,7 +185,7 @@ def test_a_failed_canary_stops_the_rollout_before_any_other_stack_moves(op: Oper
     report = _report(op.run("up", "--yes"))
     assert report["exit_code"] == 2 and report["summary"]["stopped_by"] == "max-failures"
     assert [s["outcome"] for s in report["stacks"]] == ["failed"] + ["skipped"] * 5
-    assert [op.obj(i)["spec"]["commit"] for i in range(1, 6)] == [OLD] * 5  # type: ignore[index]
+    assert [op.stored(i)["spec"]["commit"] for i in range(1, 6)] == [OLD] * 5
     patched = [c["args"] for c in op.calls() if "patch" in c["args"]]
     assert len(patched) == 1 and op.stacks[0].object_name in patched[0]
 
@@ -275,7 +288,7 @@ def test_destroy_of_a_stack_the_operator_has_not_deployed_at_the_target_is_refus
     report = _report(op.run("destroy", "--yes"))
     first = report["stacks"][0]
     assert first["outcome"] == "failed" and "roll the environment out first" in first["error"]
-    assert all(op.obj(i) is not None and not op.obj(i)["spec"]["destroyOnFinalize"] for i in range(6))  # type: ignore[index]
+    assert all(not op.stored(i)["spec"]["destroyOnFinalize"] for i in range(6))
 
 
 def test_drift_reads_undeployed_code_and_failed_reconciles(op: Operator) -> None:

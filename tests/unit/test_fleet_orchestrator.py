@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stacks.fleet.engine import OpResult
 from stacks.fleet.model import FleetReport, FleetStack, Operation, Outcome, RunOptions, Size, waves
 from stacks.fleet.orchestrator import Orchestrator, shell_gate
-from tests.fleet_double import DoubleEngine
+from tests.fleet_double import Call, DoubleEngine
 
 
 def fleet(n: int) -> list[FleetStack]:
     return [FleetStack(f"edge.site-{i:03d}", (f"site-{i:03d}",), f"d{i}") for i in range(n)]
 
 
-def run(engine: DoubleEngine, stacks: list[FleetStack], op: Operation = Operation.UP, **options: object):
+def run(
+    engine: DoubleEngine, stacks: list[FleetStack], op: Operation = Operation.UP, **options: Any
+) -> tuple[FleetReport, list[float]]:
+    """The fleet run under ``RunOptions(**options)``: its report, and the backoff sleeps it asked for."""
     sleeps: list[float] = []
-    orch = Orchestrator(engine, RunOptions(**options), sleep=sleeps.append)  # type: ignore[arg-type]
+    orch = Orchestrator(engine, RunOptions(**options), sleep=sleeps.append)
     results, summary = orch.run(op, stacks)
     report = FleetReport("r", op, "edge", results, summary)
     return report, sleeps
@@ -132,7 +138,9 @@ def test_shell_gate_quotes_substitutions(tmp_path: Path) -> None:
 
 def test_engine_bug_still_gives_one_outcome() -> None:
     class Broken(DoubleEngine):
-        def up(self, stack: str, **kw: object):  # type: ignore[override]
+        def up(
+            self, stack: str, *, refresh: bool = False, targets: Iterable[str] = (), timeout: float | None = None
+        ) -> OpResult:
             raise RuntimeError("summary event never found")
 
     report, _ = run(Broken(), fleet(2), canary=0, max_failures="5")
@@ -182,9 +190,12 @@ scripts = st.fixed_dictionaries(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts)
-def test_orchestrator_invariants(s: dict) -> None:
+def test_orchestrator_invariants(s: dict[str, Any]) -> None:
     stacks = fleet(s["n"])
-    name = lambda i: f"edge.site-{i:03d}"  # noqa: E731
+
+    def name(i: int) -> str:
+        return f"edge.site-{i:03d}"
+
     engine = DoubleEngine(
         latency=lambda stack, op: 0.0005 * (hash((stack, op)) % 3),
         fail={name(i) for i in s["fail"]},
@@ -214,8 +225,9 @@ def test_orchestrator_invariants(s: dict) -> None:
     failed = sum(r.outcome is Outcome.FAILED for r in results)
     unreachable = sum(r.outcome is Outcome.UNREACHABLE for r in results)
     resolved = options.resolved(s["op"])
-    f_limit = Size.parse(resolved.max_failures).budget(len(stacks))  # type: ignore[arg-type]
-    u_limit = Size.parse(resolved.max_unreachable).budget(len(stacks))  # type: ignore[arg-type]
+    assert resolved.max_failures is not None and resolved.max_unreachable is not None  # resolved() fills both
+    f_limit = Size.parse(resolved.max_failures).budget(len(stacks))
+    u_limit = Size.parse(resolved.max_unreachable).budget(len(stacks))
     assert failed <= f_limit + s["parallel"]
     assert unreachable <= u_limit + s["parallel"]
     if not summary.budget_stopped:
@@ -228,7 +240,7 @@ def test_orchestrator_invariants(s: dict) -> None:
     assert all((r.outcome is Outcome.SKIPPED) == (r.name not in touched) for r in results)
     # waves never overlap: every call of wave w ends before any call of wave w+1 starts
     wave_of = {r.name: r.wave for r in results}
-    by_wave: dict[int, list] = {}
+    by_wave: dict[int, list[Call]] = {}
     for call in engine.calls:
         by_wave.setdefault(wave_of[call.stack], []).append(call)
     numbers = sorted(by_wave)

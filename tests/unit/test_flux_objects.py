@@ -105,6 +105,7 @@ def test_releases_pin_the_chart_handle_crds_and_retry(plans: list[ClusterPlan]) 
     for cp in plans:
         for name, release in _releases(cp).items():
             pack = cp.plan.pack(name)
+            assert isinstance(pack.source, HelmSource)  # a HelmRelease installs a chart
             spec = release["spec"]
             assert (spec["install"]["crds"], spec["upgrade"]["crds"]) == ("Create", "CreateReplace")
             assert spec["install"]["remediation"]["retries"] > 0 and spec["upgrade"]["remediation"]["retries"] > 0
@@ -142,7 +143,7 @@ def test_deploy_time_values_never_inline(plans: list[ClusterPlan]) -> None:
 
 
 def test_split_values_merge_back_exactly() -> None:
-    values = {"a": {"b": 1, "c": "{{ secret.x }}"}, "d": {"e": "{{ identity.aws_role_arn }}"}, "f": [1]}
+    values: dict[str, Any] = {"a": {"b": 1, "c": "{{ secret.x }}"}, "d": {"e": "{{ identity.aws_role_arn }}"}, "f": [1]}
     inline, later = split_values(values, ("a.c", "d.e"))
     assert inline == {"a": {"b": 1}, "f": [1]}
     assert later == {"a": {"c": "{{ secret.x }}"}, "d": {"e": "{{ identity.aws_role_arn }}"}}
@@ -164,6 +165,7 @@ def test_mirror_rewrites_every_source_without_touching_pack_data(plans: list[Clu
             assert obj["kind"] != "HelmRepository"
             if obj["kind"] == "OCIRepository":
                 pack = cp.plan.pack(obj["metadata"]["name"])
+                assert isinstance(pack.source, HelmSource)  # an OCIRepository serves a chart
                 assert obj["spec"]["url"] == f"{mirror}/{pack.source.chart}"
                 assert obj["spec"]["ref"] == {"tag": pack.source.version}
                 assert not pack.source.repository.startswith(mirror)

@@ -28,7 +28,8 @@ def _loaded(body: str) -> list[str]:
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stderr.splitlines() if x.startswith("LOADED="))
-    return json.loads(line.removeprefix("LOADED="))
+    loaded: list[str] = json.loads(line.removeprefix("LOADED="))
+    return loaded
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,13 @@ def planned(config: Path, env: str = "edge") -> EnvironmentPlan:
     return plan_environment(env, config_dir=config)
 
 
+def pinned_commit(result: EnvironmentPlan) -> str:
+    """The commit the planned fleet's workspaces deploy (the test configs pin a Git commit)."""
+    reconcile = result.environment.settings.reconcile
+    assert reconcile is not None and reconcile.commit is not None, "the environment deploys a pinned Git commit"
+    return reconcile.commit
+
+
 def _walk(node: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(node, dict):
         return [x for k, v in node.items() for x in _walk(v, f"{path}.{k}")]
@@ -84,7 +91,9 @@ def test_shipped_edge_fleet_objects_are_valid_and_one_stack_per_fleet_stack(conf
         else:
             kubernetes_validate.validate(obj, "1.34", strict=True)
     spec = stacks[0]["spec"]
-    assert spec["commit"] == result.environment.settings.reconcile.source.git.commit
+    reconcile = result.environment.settings.reconcile
+    assert reconcile is not None and reconcile.source.git is not None  # the shipped edge fleet, from Git
+    assert spec["commit"] == reconcile.source.git.commit
     assert spec["refresh"] is True and spec["continueResyncOnCommitMatch"] is True
     assert spec["resyncFrequencySeconds"] == 1800
     assert spec["destroyOnFinalize"] is False  # edge is production: deleting the object destroys nothing
@@ -265,8 +274,9 @@ def test_render_files_match_the_objects(config: Path) -> None:
 
 def test_the_documented_example_is_a_valid_reconcile_setting() -> None:
     from stacks.reconcile import ReconcileSettings
+    from tests.test_readme import fenced
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
-    block = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    block = yaml.safe_load(fenced(text, "yaml"))
     settings = ReconcileSettings.model_validate(block["config"]["strata:reconcile"])
     assert settings.shards == 8 and settings.management.cluster == "management/hub"

@@ -6,7 +6,7 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,9 +25,15 @@ runner = CliRunner()
 CATALOGUE = load_catalogue()
 
 
+def written(console: Console) -> str:
+    """What a test console (writing to a StringIO) has printed."""
+    assert isinstance(console.file, io.StringIO)
+    return console.file.getvalue()
+
+
 def render(clusters: Sequence[ClusterPlan], explain: bool, console: Console) -> str:
     print_plans(console, clusters, explain)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return written(console)
 
 
 def consoles() -> dict[str, Console]:
@@ -79,7 +85,7 @@ def test_packs_list_and_show_keep_names_whole(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(cli, "out", console)
     assert runner.invoke(cli.app, ["packs"]).exit_code == 0
     assert runner.invoke(cli.app, ["packs", "show", "kube-prometheus-stack"]).exit_code == 0
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = written(console)
     assert "…" not in text
     words = set(re.findall(r"[^\s│┃,;:()]+", text))
     for name, _ in CATALOGUE.packs:
@@ -107,7 +113,7 @@ def test_explain_of_the_edge_fleet_is_one_group() -> None:
     assert len(doc["clusters"]) == 240 and all("provenance" in p for p in doc["clusters"][0]["packs"])
 
 
-def _edge_variant(tmp_path: Path, overrides: dict[str, object], rows: dict[str, dict[str, object]]) -> Path:
+def _edge_variant(tmp_path: Path, overrides: Mapping[str, object], rows: Mapping[str, Mapping[str, object]]) -> Path:
     """The shipped edge environment with overrides for every site, and a replica count per site."""
     config = tmp_path / "stacks" / "config"
     shutil.copytree(CONFIG_DIR, config)
@@ -180,5 +186,5 @@ def test_facts_as_placeholders_round_trips() -> None:
             ("{{ cluster.region }}", f.region),
             ("{{ cluster.site }}", f.extra["site"]),
         ]:
-            back = back.replace(placeholder, fact or "")
+            back = back.replace(placeholder, str(fact or ""))
         assert json.loads(back) == value

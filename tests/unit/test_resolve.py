@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from packs.errors import PlanErrors
-from packs.resolve import ClusterRequest, Provenance, Resolver
+from packs.resolve import ClusterRequest, Provenance, ResolvedPlan, Resolver
 from tests.catalogue_builder import facts, in_memory, pack, profile
 
 ENV = "stacks/config/Pulumi.test.yaml"
@@ -89,7 +89,7 @@ def resolve(
     overrides: dict[str, Any] | None = None,
     refs: tuple[str, ...] = ("base@1.0.0",),
     **fact_args: Any,
-):
+) -> ResolvedPlan:
     catalogue = in_memory(packs or base_packs(), profiles or [base_profile()], APP_VALUES if values is None else values)
     fact_args.setdefault("labels", {"site": "s1"})
     fact_args.setdefault("nodes", 2)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from packs.errors import PlanErrors
 from packs.paths import format_path, get, is_prefix, leaves
-from packs.resolve import ClusterRequest, Resolver
+from packs.resolve import ClusterRequest, ResolvedPlan, Resolver
 from tests.catalogue_builder import facts, in_memory, pack, profile
 
 KEYS = st.sampled_from(["a", "b", "c", "replicas", "image", "tag", "x.y"])
@@ -80,7 +80,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     return {"packs": docs, "profile": profile("prop", entries), "values": values, "overrides": overrides}
 
 
-def _run(s: dict[str, Any], overrides: dict[str, Any] | None = None):
+def _run(s: dict[str, Any], overrides: dict[str, Any] | None = None) -> ResolvedPlan:
     catalogue = in_memory(s["packs"], [s["profile"]], s["values"])
     request = ClusterRequest(
         facts=facts(), profiles=("prop@1.0.0",), overrides=s["overrides"] if overrides is None else overrides
@@ -189,6 +189,9 @@ def test_a_locked_path_can_never_change(s: dict[str, Any]) -> None:
 @SETTINGS
 @given(scenarios())
 def test_resolution_is_deterministic(s: dict[str, Any]) -> None:
+    """The same plan, or the same errors, whatever the order of the overrides."""
+    first: dict[str, Any] | list[str]
+    second: dict[str, Any] | list[str]
     try:
         first = _run(s).as_dict(explain=True)
     except PlanErrors as exc:
