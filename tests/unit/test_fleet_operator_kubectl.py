@@ -89,14 +89,14 @@ class Operator:
             **os.environ,
             "PATH": path if path is not None else f"{self.bin}{os.pathsep}{os.environ['PATH']}",
             "FAKE_KUBECTL_STATE": str(self.state),
-            "MANAGEMENT_KUBECONFIG": kubeconfig,
             "EDGE_SSH_KEY": SSH_KEY,
             "STRATA_OPERATOR_POLL": "0.05",
             "PYTHONPATH": str(ROOT),
         }
         env.pop("KUBECONFIG", None)
-        if kubeconfig is None:
-            env.pop("MANAGEMENT_KUBECONFIG")
+        env.pop("MANAGEMENT_KUBECONFIG", None)
+        if kubeconfig is not None:
+            env["MANAGEMENT_KUBECONFIG"] = kubeconfig
         command = [sys.executable, "-m", "stacks.cli", "fleet", *args, "--env", "edge", "--engine", "operator"]
         command += ["--config-dir", str(self.config), "--state-dir", str(self.runs), "--json"]
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
