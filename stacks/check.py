@@ -21,6 +21,7 @@ from packs.catalogue import PACKS_DIR, load_catalogue
 from packs.errors import PlanError, PlanErrors
 from policy.rules import RULES, Level
 from stacks.environment import CONFIG_DIR, load_environment
+from stacks.options import EnvName, TeamsDir
 from stacks.plan import check_environment, collector_paused, file_config
 from stacks.policy import PolicyFinding, params_for, resolve_levels
 from stacks.render import Column, print_table
@@ -103,9 +104,7 @@ def report(env: str, findings: list[PolicyFinding], errors: list[PlanError]) -> 
 
 
 def check(
-    env: Annotated[str, typer.Option("--env", "-e", help="Environment name (stacks/config/Pulumi.<env>.yaml).")] = (
-        "local"
-    ),
+    env: EnvName = "local",
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Check only this cluster.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report (schema strata.check/v1).")] = False,
     rules: Annotated[bool, typer.Option("--rules", help="List the rules, then exit.")] = False,
@@ -123,16 +122,7 @@ def check(
     packs_dir: Annotated[
         Path, typer.Option("--packs-dir", envvar="STRATA_PACKS_DIR", help="Folder of catalog/ and profiles/.")
     ] = PACKS_DIR,
-    teams_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--teams-dir",
-            envvar="STRATA_TEAMS_DIR",
-            file_okay=False,
-            exists=True,
-            help="Folder of team files (<team>.yaml); default: teams/ beside the config folder.",
-        ),
-    ] = None,
+    teams_dir: TeamsDir = None,
 ) -> None:
     """Evaluate the policy rules (docs/policy.md) on an environment offline, team namespaces included; exit 1 on a
     mandatory violation."""

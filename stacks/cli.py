@@ -28,6 +28,7 @@ from stacks.check import check
 from stacks.environment import CONFIG_DIR, available
 from stacks.fleet.cli import fleet_app
 from stacks.operator.cli import operator_app
+from stacks.options import EnvName, TeamsDir
 from stacks.plan import PLAN_SCHEMA, EnvironmentPlan, plan_environment
 from stacks.policy import summarize
 from stacks.render import Column, print_plans, print_table, print_teams
@@ -52,17 +53,6 @@ ConfigDir = Annotated[
 ]
 PacksDir = Annotated[
     Path, typer.Option("--packs-dir", envvar="STRATA_PACKS_DIR", help="Folder of catalog/ and profiles/.")
-]
-EnvName = Annotated[str, typer.Option("--env", "-e", help="Environment name (stacks/config/Pulumi.<env>.yaml).")]
-TeamsDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--teams-dir",
-        envvar="STRATA_TEAMS_DIR",
-        file_okay=False,
-        exists=True,
-        help="Folder of team files (<team>.yaml); default: teams/ beside the config folder.",
-    ),
 ]
 
 

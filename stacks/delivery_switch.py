@@ -91,18 +91,9 @@ def parse_delivery(raw: Any, source: str) -> dict[str, DeployedDelivery]:
 
 def read_deployed_delivery(files: Sequence[Path], env: str = "<env>") -> dict[str, DeployedDelivery]:
     """The deployed delivery of every cluster of the stacks whose outputs were saved to ``files``."""
-    found: dict[str, DeployedDelivery] = {}
-    errors: list[PlanError] = []
-    from stacks.retention import read_outputs
+    from stacks.retention import read_each
 
-    for path in files:
-        try:
-            found.update(parse_delivery(read_outputs(path, env), str(path)))
-        except PlanErrors as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise PlanErrors(errors)
-    return found
+    return read_each(files, env, parse_delivery)
 
 
 def _deployed(cp: ClusterPlan, deployed: Mapping[str, DeployedDelivery]) -> DeployedDelivery | None:

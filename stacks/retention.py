@@ -15,9 +15,9 @@ anything, and ``strata plan --deployed`` reads the same export from ``pulumi sta
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from packs.errors import PlanError, PlanErrors
 from packs.resolve import ResolvedPlan
@@ -28,6 +28,7 @@ from stacks.plan import ClusterPlan
 EXPORT_KEY = "stateful"
 
 Deployed = dict[str, dict[str, str | None]]
+T = TypeVar("T")
 
 
 def stateful_packs(plan: ResolvedPlan) -> dict[str, str | None]:
@@ -96,18 +97,24 @@ def read_outputs(path: Path, env: str = "<env>") -> Any:
         raise PlanErrors([PlanError(str(path), "", f"--deployed: {what}; {save}")]) from None
 
 
-def read_deployed(files: Sequence[Path], env: str = "<env>") -> Deployed:
-    """The deployed data of every stack of ``env`` whose outputs were saved to ``files`` (one file per stack)."""
-    deployed: Deployed = {}
+def read_each(files: Sequence[Path], env: str, parse: Callable[[Any, str], Mapping[str, T]]) -> dict[str, T]:
+    """One stack output parsed from every saved file (one file per stack), merged; every file's mistakes are
+    reported together, so one run names them all."""
+    found: dict[str, T] = {}
     errors: list[PlanError] = []
     for path in files:
         try:
-            deployed.update(parse_deployed(read_outputs(path, env), str(path)))
+            found.update(parse(read_outputs(path, env), str(path)))
         except PlanErrors as exc:
             errors.extend(exc.errors)
     if errors:
         raise PlanErrors(errors)
-    return deployed
+    return found
+
+
+def read_deployed(files: Sequence[Path], env: str = "<env>") -> Deployed:
+    """The deployed data of every stack of ``env`` whose outputs were saved to ``files`` (one file per stack)."""
+    return read_each(files, env, parse_deployed)
 
 
 def _acknowledged(pack: str, cluster: str, environment: Environment, extra: Sequence[str] = ()) -> bool:

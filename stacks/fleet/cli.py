@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from stacks.fleet.model import FLEET_SCHEMA, FleetReport, FleetStack, Operation, Outcome, RunOptions, Size, StackResult
+from stacks.options import EnvName
 
 fleet_app = typer.Typer(
     help="Preview, roll out, refresh, check drift of and destroy every stack of an environment, in waves.",
@@ -34,7 +35,6 @@ _WIDTH = None if sys.stdout.isatty() else 200
 out = Console(soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
-EnvName = Annotated[str, typer.Option("--env", "-e", help="Environment (stacks/config/Pulumi.<env>.yaml).")]
 Shards = Annotated[int | None, typer.Option("--shards", min=1, help="Operate N shard stacks, not one per cluster.")]
 Select = Annotated[
     list[str] | None,
