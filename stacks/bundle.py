@@ -18,7 +18,7 @@ from components.delivery.flux import delivery_bundle
 from components.delivery.plan import DeliveryMode, DeliveryPlan, plan_delivery
 from components.delivery.render import Rendered, flux_files, pulumi_files, write_bundle
 from packs.catalogue import PACKS_DIR, load_catalogue
-from packs.errors import PlanErrors
+from packs.errors import PlanError, PlanErrors
 from packs.resolve import Resolver
 from stacks.environment import CONFIG_DIR
 from stacks.plan import ClusterPlan, EnvironmentPlan, plan_environment, request_for
@@ -27,22 +27,31 @@ from stacks.plan import ClusterPlan, EnvironmentPlan, plan_environment, request_
 def render_environment(
     result: EnvironmentPlan, out: Path, mode: DeliveryMode | None = None, packs_dir: Path = PACKS_DIR
 ) -> list[Rendered]:
-    """Write one folder per cluster of ``result`` under ``out``; raise PlanErrors when ``mode`` cannot apply."""
+    """Write one folder per cluster of ``result`` under ``out``; raise PlanErrors when ``mode`` cannot apply.
+
+    Every cluster's delivery is settled before the first folder is written: a ``--delivery`` that does not
+    apply to some cluster reports every such cluster and leaves ``out`` untouched, never half a fleet written.
+    """
     resolver: Resolver | None = None
-    rendered: list[Rendered] = []
-    # The source each site's Flux syncs the bundle from (strata:bundle_source; `flux bootstrap` names it flux-system).
-    setting = result.environment.settings.bundle_source
-    source = (setting.kind, setting.name)
+    deliveries: list[DeliveryPlan] = []
+    errors: list[PlanError] = []
     for cp in result.clusters:
         delivery = cp.delivery
         if mode is not None and mode is not delivery.mode:
             resolver = resolver or Resolver(load_catalogue(packs_dir))
             where = ("--delivery", cp.entry.spec.name)
-            delivery, errors = plan_delivery(mode, delivery.mirror, cp.plan, request_for(cp.entry), resolver, where)
-            if errors:
-                raise PlanErrors(errors)
-        rendered.append(write_bundle(out, cp.entry.spec.name, _files(cp, delivery, source)))
-    return rendered
+            delivery, found = plan_delivery(mode, delivery.mirror, cp.plan, request_for(cp.entry), resolver, where)
+            errors.extend(found)
+        deliveries.append(delivery)
+    if errors:
+        raise PlanErrors(errors)
+    # The source each site's Flux syncs the bundle from (strata:bundle_source; `flux bootstrap` names it flux-system).
+    setting = result.environment.settings.bundle_source
+    source = (setting.kind, setting.name)
+    return [
+        write_bundle(out, cp.entry.spec.name, _files(cp, delivery, source))
+        for cp, delivery in zip(result.clusters, deliveries, strict=True)
+    ]
 
 
 def _files(cp: ClusterPlan, delivery: DeliveryPlan, source: tuple[str, str]) -> dict[str, bytes | str]:

@@ -157,3 +157,21 @@ def test_manifest_packs_follow_the_environments_bundle_source(tmp_path: Path) ->
     env.write_text(yaml.safe_dump(doc))
     bad = runner.invoke(app, ["render", "--env", "edge", "--out", str(tmp_path / "bad"), "--config-dir", str(config)])
     assert bad.exit_code == 1 and 'strata:bundle_source".kind' in bad.output and "Traceback" not in bad.output
+
+
+def test_a_delivery_that_does_not_apply_writes_nothing_and_names_every_cluster(tmp_path: Path) -> None:
+    """--delivery flux on clusters whose profiles already install Flux: every such cluster is named, and not a
+    single folder is written (a half-rendered fleet committed to Git would be worse than none)."""
+    from stacks.environment import CONFIG_DIR
+
+    config = tmp_path / "config"
+    config.mkdir()
+    text = (CONFIG_DIR / "Pulumi.dev.yaml").read_text()
+    flux = "profiles: [cloud-standard@1.1.0, observability@1.1.0, flux-delivery@1.0.0]"
+    (config / "Pulumi.dev.yaml").write_text(text.replace("profiles: [cloud-standard@1.1.0, observability@1.1.0]", flux))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["render", "--env", "dev", "--delivery", "flux", "--out", str(out),
+                                 "--config-dir", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("also lists") == 3, result.stderr
+    assert not out.exists() or not any(out.iterdir())
