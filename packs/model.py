@@ -367,7 +367,11 @@ class Variable(Frozen):
         if not isinstance(value, expected):
             return f"expected {self.type.value}, got {type(value).__name__}"
         if self.allowed is not None and value not in self.allowed:
-            return f"{value!r} is not one of {list(self.allowed)}"
+            from packs.errors import did_you_mean  # errors reads this module's names
+
+            words = [a for a in self.allowed if isinstance(a, str)]
+            close = did_you_mean(value, words) if isinstance(value, str) else ""
+            return f"{value!r} is not one of {list(self.allowed)}{close}"
         if self.pattern is not None and isinstance(value, str) and not re.fullmatch(self.pattern, value):
             return f"{value!r} does not match pattern {self.pattern!r}"
         if self.pattern is not None and isinstance(value, list | tuple):

@@ -344,6 +344,7 @@ def test_variable_not_exposed() -> None:
         ({"app.replicas": 9}, "9 is above the maximum 5"),
         ({"app.replicas": 0}, "0 is below the minimum 1"),
         ({"app.mode": "c"}, "'c' is not one of ['a', 'b']"),
+        ({"app.mode": "aa"}, "'aa' is not one of ['a', 'b']; did you mean 'a'?"),
         ({"app.domain": "NOT VALID"}, "does not match pattern"),
     ],
 )
