@@ -132,6 +132,12 @@ class ResolvedPack:
             "deferred": list(self.deferred),
             "secrets": _secrets_dict(self.secrets, self.generated),
         }
+        # Optional keys, present only where they apply: v1 readers that do not know them are unaffected.
+        if self.stateful:
+            out["stateful"] = True
+        grants = _grants_dict(self.identity)
+        if grants is not None:
+            out["identity"] = grants
         if explain:
             out["provenance"] = {p: v.as_dict() for p, v in sorted(self.provenance.items())}
         return out
@@ -1134,6 +1140,27 @@ def _secrets_dict(refs: Mapping[str, SecretRef], generated: Mapping[str, Generat
     out: dict[str, Any] = {k: v.model_dump(exclude_none=True) for k, v in refs.items()}
     out.update({k: {"generated": g.model_dump(exclude_none=True)} for k, g in generated.items()})
     return dict(sorted(out.items()))
+
+
+def _grants_dict(identity: Identity | None) -> dict[str, Any] | None:
+    """What the pack's cloud identity may do on this cluster, every scope resolved; None when it has no grant.
+
+    The identity is already narrowed to the cluster's own cloud (packs/grants.py), so only that cloud's grants
+    remain. A scope left null is the cluster's own (subscription and resource group, or project). Scopes come
+    from the pack's plain values (a secret placeholder cannot be a scope), so nothing here is secret.
+    """
+    if identity is None:
+        return None
+    out: dict[str, Any] = {}
+    if identity.aws_policy_arns:
+        out["aws_policy_arns"] = list(identity.aws_policy_arns)
+    if identity.aws_policy is not None:
+        out["aws_policy"] = identity.aws_policy
+    if identity.azure_roles:
+        out["azure_roles"] = [g.model_dump(mode="json") for g in identity.azure_roles]
+    if identity.gcp_roles:
+        out["gcp_roles"] = [g.model_dump(mode="json") for g in identity.gcp_roles]
+    return {"service_account": identity.service_account, **out} if out else None
 
 
 @functools.cache
