@@ -80,18 +80,21 @@ def _needs(needs: Sequence[PlanError]) -> None:
 
 
 def _check_deployed(result: EnvironmentPlan, files: list[Path], cluster: str | None) -> None:
-    """The deployment's data-loss check (stacks/retention.py), against the stacks' saved outputs."""
+    """The deployment's data-loss and delivery checks (stacks/retention.py, stacks/delivery_switch.py), against
+    the stacks' saved outputs; a cluster removed while prepared to switch its delivery is a warning."""
+    from stacks.delivery_switch import left_behind, read_deployed_delivery, switch_errors
     from stacks.retention import data_loss, read_deployed
 
     env = result.environment.name
-    deployed = read_deployed(files, env)
+    deployed, delivery = read_deployed(files, env), read_deployed_delivery(files, env)
     if cluster is not None:
         names = {n for c in result.clusters for n in (c.entry.spec.name, *c.entry.spec.renamed_from)}
         deployed = {k: v for k, v in deployed.items() if k in names}
+        delivery = {k: v for k, v in delivery.items() if k in names}
     problems = data_loss(result.environment, result.clusters, deployed)
-    from stacks.delivery_switch import read_deployed_delivery, switch_errors
-
-    problems += switch_errors(result.environment, result.clusters, read_deployed_delivery(files, env))
+    problems += switch_errors(result.environment, result.clusters, delivery)
+    for notice in left_behind(result.environment, result.clusters, delivery):
+        err.print(f"[yellow]warning[/yellow]: {escape(str(notice))}", markup=True, highlight=False)
     if problems:
         raise PlanErrors(problems)
 

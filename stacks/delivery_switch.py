@@ -152,6 +152,47 @@ def switch_errors(
     return errors
 
 
+_LEFT_BEHIND = {
+    DeliveryMode.FLUX: "Pulumi marked every chart it installed there retain_on_delete, so dropping them deletes "
+    "nothing: if the cluster outlives this update, every pack's objects (namespaces, workloads, CRDs and their "
+    "custom resources) stay in it, managed by nothing. To have them deleted instead, put the cluster back without "
+    "next_delivery, run pulumi up (the charts are no longer retained), then remove it; or delete them yourself "
+    "with kubectl: each pack's namespace and its cluster-scoped objects",
+    DeliveryMode.PULUMI: "its HelmReleases are suspended, so deleting them uninstalls nothing: if the cluster "
+    "outlives this update, every Helm release stays installed, with no Flux left to reconcile it. To have them "
+    "uninstalled instead, put the cluster back without next_delivery, run pulumi up (the releases are resumed), "
+    "then remove it; or uninstall them yourself: helm list -A, then helm uninstall <release> -n <namespace>",
+}
+
+
+def left_behind(
+    environment: Environment, plans: Sequence[ClusterPlan], deployed: Mapping[str, DeployedDelivery]
+) -> list[PlanError]:
+    """A notice per cluster the stack no longer deploys while it was prepared to switch its delivery.
+
+    Preparing a switch makes dropping a chart or a release leave it running (that is its purpose), so removing
+    the cluster in that state leaves every release in it. That is not refused -- the cluster may well be
+    deleted with it, and then nothing is left -- but it must not happen unnoticed: the plan and the program
+    report it, with what stays and how to clean up.
+    """
+    current = {name for cp in plans for name in (cp.entry.spec.name, *cp.entry.spec.renamed_from)}
+    notices: list[PlanError] = []
+    for cluster, was in deployed.items():
+        if cluster in current or was.next is None or was.next is was.mode:
+            continue
+        notices.append(
+            PlanError(
+                environment.file,
+                'config."strata:clusters"',
+                f"cluster {cluster} is no longer deployed by this stack, and it was prepared to switch its delivery "
+                f"from {was.mode.value} to {was.next.value} (next_delivery: {was.next.value}): "
+                f"{_LEFT_BEHIND[was.next]}. Nothing is left behind when this update deletes the cluster itself",
+                cluster,
+            )
+        )
+    return notices
+
+
 def with_previous(plans: Sequence[ClusterPlan], deployed: Mapping[str, DeployedDelivery]) -> list[ClusterPlan]:
     """The plans with ``delivery.previous`` set where this update completes a prepared switch."""
     out: list[ClusterPlan] = []
@@ -167,6 +208,7 @@ __all__ = [
     "EXPORT_KEY",
     "DeployedDelivery",
     "export_value",
+    "left_behind",
     "parse_delivery",
     "read_deployed_delivery",
     "switch_errors",

@@ -159,6 +159,8 @@ def run(
                 )
             switched = delivery_switch.parse_delivery(outputs, source)
             errors += delivery_switch.switch_errors(environment, plans, switched)
+            for notice in delivery_switch.left_behind(environment, plans, switched):
+                pulumi.log.warn(str(notice))
             plans = delivery_switch.with_previous(plans, switched)
         if errors:
             raise PlanErrors(errors)

@@ -217,3 +217,43 @@ def test_the_plan_and_the_bundle_show_a_prepared_switch(tmp_path: Path) -> None:
     assert all(o["spec"]["suspend"] is True for o in bundle.objects() if o["kind"] == "HelmRelease")
     shown = CliRunner().invoke(app, ["plan", "--env", "edge", "--cluster", SITE, "--config-dir", str(config)])
     assert shown.exit_code == 0 and "suspended until delivery: pulumi" in shown.output
+
+
+# ------------------------------------------------------------------ a prepared cluster removed from the stack
+
+GONE = "eu-west-fr-09999"
+
+
+@pytest.mark.parametrize(
+    ("was", "upcoming", "left", "cleanup"),
+    [
+        ("pulumi", "flux", "every pack's objects (namespaces, workloads, CRDs", "delete them yourself with kubectl"),
+        ("flux", "pulumi", "every Helm release stays installed", "helm uninstall <release> -n <namespace>"),
+    ],
+)
+def test_removing_a_cluster_prepared_to_switch_is_reported_by_the_plan(
+    tmp_path: Path, was: str, upcoming: str, left: str, cleanup: str
+) -> None:
+    saved = tmp_path / "outputs.json"
+    outputs = {EXPORT_KEY: {GONE: {"mode": was, "next": upcoming}, "eu-west-fr-09998": {"mode": was, "next": None}}}
+    saved.write_text(json.dumps({"environment": "edge", **outputs}))
+    result = CliRunner().invoke(app, ["plan", "--env", "edge", "--deployed", str(saved)])
+    assert result.exit_code == 0, result.output  # removing the cluster is allowed: it may be deleted with it
+    text = " ".join(result.output.split())
+    assert f"warning: stacks/config/Pulumi.edge.yaml: config.\"strata:clusters\": cluster {GONE} is no longer" in text
+    assert f"from {was} to {upcoming} (next_delivery: {upcoming})" in text
+    assert left in text and cleanup in text and "put the cluster back without next_delivery" in text
+    assert "eu-west-fr-09998" not in text, "a cluster that was not prepared leaves nothing behind"
+    # Planning one cluster says nothing about the others the stack deploys.
+    one = CliRunner().invoke(app, ["plan", "--env", "edge", "--cluster", SITE, "--deployed", str(saved)])
+    assert one.exit_code == 0 and GONE not in one.output
+
+
+def test_the_program_reports_a_removed_cluster_prepared_to_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warned.append(message))
+    outputs = {EXPORT_KEY: {SITE: {"mode": "pulumi", "next": None}, GONE: {"mode": "pulumi", "next": "flux"}}}
+    up(outputs, delivery="pulumi")
+    notices = [w for w in warned if GONE in w]
+    assert len(notices) == 1 and "retain_on_delete" in notices[0] and "kubectl" in notices[0]
+    assert not [w for w in warned if SITE in w]
