@@ -214,3 +214,46 @@ def test_a_contract_of_another_cloud_is_named(mocks: GraphMocks, tmp_path: Path)
     assert isinstance(handles, AksHandles)
     with pytest.raises(ContractError, match="cluster dev-aks: the cluster is eks, not aks as planned here"):
         resolve(handles.cluster_name)
+
+
+def gke_team(folder: Path, team: str, namespace: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "team": team,
+        "environments": {
+            "dev": {
+                "clusters": ["dev-gke"],
+                "namespaces": [{"name": namespace}],
+                "quota": {"cpu": "1", "memory": "1Gi"},
+                "groups": {"gke": {"admin": f"{team}@example.com"}},
+            }
+        },
+    }
+    (folder / f"{team}.yaml").write_text(yaml.safe_dump(doc))
+    return folder
+
+
+def test_a_teams_own_file_is_checked_with_the_platforms_shared_teams(tmp_path: Path) -> None:
+    """A namespace the platform's environment stack already gives another team stops the team's stack, naming both
+    files, as `strata plan` would for two files in one folder."""
+    shared = gke_team(tmp_path / "shared", "orders", "checkout")
+    own = gke_team(tmp_path / "own", "checkout", "checkout")
+    with pytest.raises(PlanErrors) as caught:
+        team_space("dev", "dev-gke", "checkout", own, platform_teams_dir=shared)
+    (error,) = caught.value.errors
+    assert error.file.endswith("own/checkout.yaml") and error.path == "environments.dev.namespaces[0].name"
+    assert "namespace checkout on cluster dev-gke is already claimed at" in error.message
+    assert "shared/orders.yaml" in error.message
+    # Another namespace: both teams land side by side.
+    gke_team(tmp_path / "shared", "orders", "orders")
+    assert team_space("dev", "dev-gke", "checkout", own, platform_teams_dir=shared).team == "checkout"
+
+
+def test_a_teams_file_also_in_the_shared_folder_is_named(tmp_path: Path) -> None:
+    """Both the platform's environment stack and the team's stack would build the space: one file must go."""
+    shared = gke_team(tmp_path / "shared", "checkout", "checkout")
+    own = gke_team(tmp_path / "own", "checkout", "checkout")
+    with pytest.raises(PlanErrors, match=r"own/checkout.yaml: team: team checkout is also defined in .*shared/check"):
+        team_space("dev", "dev-gke", "checkout", own, platform_teams_dir=shared)
+    # The same folder given twice is one folder, not a duplicate.
+    assert team_space("dev", "dev-gke", "checkout", own, platform_teams_dir=own).team == "checkout"

@@ -22,7 +22,14 @@ config = pulumi.Config()
 cluster_name = config.require("cluster")
 try:
     teams_dir = Path(config.get("teamsDir") or HERE / "teams")
-    space = team_space(config.require("environment"), cluster_name, config.require("team"), teams_dir)
+    shared = config.get("platformTeamsDir")
+    space = team_space(
+        config.require("environment"),
+        cluster_name,
+        config.require("team"),
+        teams_dir,
+        platform_teams_dir=Path(shared) if shared else None,
+    )
 except PlanErrors as exc:
     raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n{exc}") from None
 cluster = cluster_from_reference(config.require("platformStack"), cluster_name)

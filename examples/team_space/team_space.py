@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from components.team_spec import TeamSpacePlan
 from packs.errors import PlanError, PlanErrors
-from stacks.environment import CONFIG_DIR
+from stacks.environment import CONFIG_DIR, teams_dir_for
 from stacks.plan import plan_environment
 
 if TYPE_CHECKING:
@@ -24,13 +24,23 @@ HERE = Path(__file__).resolve().parent
 
 
 def team_space(
-    environment: str, cluster: str, team: str, teams_dir: Path = HERE / "teams", config_dir: Path = CONFIG_DIR
+    environment: str,
+    cluster: str,
+    team: str,
+    teams_dir: Path = HERE / "teams",
+    config_dir: Path = CONFIG_DIR,
+    platform_teams_dir: Path | None = None,
 ) -> TeamSpacePlan:
     """The team's checked space on ``cluster``.
 
+    The team's folder is planned together with the platform's shared teams folder (``platform_teams_dir``, by
+    default the one ``strata plan`` reads for ``config_dir``), so a namespace another team already claims on the
+    cluster, or a copy of this team's file in the shared folder, stops the stack naming both files.
+
     The cloud handles its access may need (EKS, AKS) come from the platform stack's contract, not from here: only
     the deployed cluster knows a generated resource group."""
-    planned = plan_environment(environment, cluster, config_dir=config_dir, teams_dir=teams_dir)
+    shared = platform_teams_dir if platform_teams_dir is not None else teams_dir_for(config_dir)
+    planned = plan_environment(environment, cluster, config_dir=config_dir, teams_dir=(shared, teams_dir))
     (cp,) = planned.clusters
     space = next((s for s in cp.teams if s.team == team), None)
     if space is None:
