@@ -45,6 +45,15 @@ AKS_ROLES = {
 GUARD_RAILS = frozenset({"ResourceQuota", "LimitRange", "NetworkPolicy"})
 
 
+#: The cloud handles each access kind needs; every other kind is plain Kubernetes RBAC and needs none.
+HANDLES_NEEDED: dict[str, type[EksHandles | AksHandles]] = {"eks-access-entry": EksHandles, "azure-rbac": AksHandles}
+
+
+def needs_handles(plan: TeamSpacePlan) -> bool:
+    """Whether the team's access on this cluster goes through the cloud's API (and so needs its handles)."""
+    return plan.access.kind in HANDLES_NEEDED
+
+
 class TeamSpaceError(pulumi.RunError):
     """A TeamSpace was given what it cannot build (raised before any child is registered)."""
 
@@ -115,7 +124,7 @@ class TeamSpace(pulumi.ComponentResource):
 
 def _validate(plan: TeamSpacePlan, handles: Handles) -> None:
     """Everything a cloud access kind needs, before the first child."""
-    needed = {"eks-access-entry": EksHandles, "azure-rbac": AksHandles}.get(plan.access.kind)
+    needed = HANDLES_NEEDED.get(plan.access.kind)
     if needed is not None and not isinstance(handles, needed):
         raise TeamSpaceError(
             f"team {plan.team} on cluster {plan.cluster} ({plan.target.value}): the team's {plan.access.kind} "

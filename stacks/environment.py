@@ -39,7 +39,7 @@ import io
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -184,8 +184,9 @@ class Environment:
     clusters: tuple[ClusterEntry, ...]
     #: The folder the environment was read from: where ``strata:reconcile`` finds its management environment.
     config_dir: Path | None = None
-    #: The folder of team files (teams/<team>.yaml) that may target this environment.
-    teams_dir: Path | None = None
+    #: The folders of team files (teams/<team>.yaml) that may target this environment, checked together: a
+    #: team-run stack's own folder beside the platform's shared one.
+    teams_dirs: tuple[Path, ...] = ()
 
     def cluster(self, name: str) -> ClusterEntry:
         for entry in self.clusters:
@@ -222,6 +223,10 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 #: The folder holding strata's own ``stacks/`` and ``packs/``: shipped files are shown relative to it.
 PROJECT_ROOT = CONFIG_DIR.parent.parent
+
+
+#: One teams folder, or several checked together (``None``: :func:`teams_dir_for` the config folder).
+TeamsDirs = Path | Sequence[Path] | None
 
 
 def teams_dir_for(config_dir: Path) -> Path:
@@ -319,7 +324,7 @@ def strata_config(raw: Any, display: str, secret_keys: Iterable[str] = ()) -> di
 
 
 def load_environment(
-    name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None, teams_dir: Path | None = None
+    name: str, config_dir: Path = CONFIG_DIR, root: Path | None = None, teams_dir: TeamsDirs = None
 ) -> Environment:
     """Read and validate one environment; raise :class:`PlanErrors` with every problem found.
 
@@ -360,7 +365,7 @@ def environment_from_config(
     display: str,
     config_dir: Path = CONFIG_DIR,
     root: Path | None = None,
-    teams_dir: Path | None = None,
+    teams_dir: TeamsDirs = None,
 ) -> Environment:
     """Build an environment from ``strata:`` config values (file contents or ``pulumi.Config``).
 
@@ -398,7 +403,10 @@ def environment_from_config(
         errors.append(PlanError(display, "config", "the environment declares no clusters"))
     if errors:
         raise PlanErrors(errors)
-    teams = teams_dir if teams_dir is not None else teams_dir_for(config_dir)
+    if teams_dir is None:
+        teams: tuple[Path, ...] = (teams_dir_for(config_dir),)
+    else:
+        teams = (teams_dir,) if isinstance(teams_dir, Path) else tuple(teams_dir)
     return Environment(name, display, settings, tuple(entries), config_dir, teams)
 
 

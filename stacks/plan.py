@@ -29,7 +29,7 @@ from packs.errors import PlanError, PlanErrors, from_validation, load_yaml
 from packs.model import DriftAction, Layer, SecretRef
 from packs.resolve import ClusterRequest, ResolvedPack, ResolvedPlan, Resolver
 from policy.rules import Level
-from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, load_environment
+from stacks.environment import CONFIG_DIR, ClusterEntry, Environment, TeamsDirs, load_environment
 from stacks.policy import PolicyFinding, check_policy
 from stacks.reconcile import check_reconcile
 from stacks.teams import check_team_plans, plan_teams, team_views
@@ -346,11 +346,12 @@ def plan_environment(
     config_dir: Path = CONFIG_DIR,
     packs_dir: Path = PACKS_DIR,
     catalogue: Catalogue | None = None,
-    teams_dir: Path | None = None,
+    teams_dir: TeamsDirs = None,
 ) -> EnvironmentPlan:
     """Load, validate and resolve an environment (optionally one cluster); raise PlanErrors on any problem.
 
-    ``teams_dir`` holds the team files (default: :func:`stacks.environment.teams_dir_for`)."""
+    ``teams_dir`` holds the team files (default: :func:`stacks.environment.teams_dir_for`); several folders are
+    checked together, as one."""
     with collector_paused():
         return _plan_environment(name, cluster, config_dir, packs_dir, catalogue, teams_dir)
 
@@ -361,7 +362,7 @@ def _plan_environment(
     config_dir: Path,
     packs_dir: Path,
     catalogue: Catalogue | None,
-    teams_dir: Path | None = None,
+    teams_dir: TeamsDirs = None,
 ) -> EnvironmentPlan:
     environment = load_environment(name, config_dir, teams_dir=teams_dir)
     catalogue = catalogue or load_catalogue(packs_dir)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -75,19 +76,28 @@ class TeamsVerdict:
 
 
 def load_team_files(environment: Environment) -> tuple[list[TeamEntry], list[PlanError]]:
-    """Every team file of the environment's teams folder with a section for this environment, validated.
+    """Every team file of the environment's teams folders with a section for this environment, validated.
 
     A folder that does not exist holds no teams. A section for another environment is not validated here (a
     mistake about prod never blocks dev), but an environment name that is not one is reported everywhere.
     """
-    folder = environment.teams_dir
-    if folder is None or not folder.is_dir():
-        return [], []
     known = available(environment.config_dir) if environment.config_dir is not None else []
     entries: list[TeamEntry] = []
     errors: list[PlanError] = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    first: dict[str, str] = {}  # team (file stem) -> the file that defines it
+    for path in _team_paths(environment.teams_dirs):
         display = display_path(path)
+        if path.stem in first:
+            errors.append(
+                PlanError(
+                    display,
+                    "team",
+                    f"team {path.stem} is also defined in {first[path.stem]}: both would build its space, from two "
+                    "stacks; keep one file (a team running its own stack keeps its file out of the shared folder)",
+                )
+            )
+            continue
+        first[path.stem] = display
         try:
             raw = load_yaml(path, display)
         except PlanErrors as exc:
@@ -132,6 +142,18 @@ def load_team_files(environment: Environment) -> tuple[list[TeamEntry], list[Pla
             continue
         entries.append(TeamEntry(spec, display, base, env))
     return entries, errors
+
+
+def _team_paths(folders: Sequence[Path]) -> list[Path]:
+    """The team files of every folder, folder by folder (each sorted); a folder named twice is read once."""
+    paths: list[Path] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        if folder.resolve() in seen or not folder.is_dir():
+            continue
+        seen.add(folder.resolve())
+        paths.extend(sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]))
+    return paths
 
 
 # --------------------------------------------------------------------------------------------- matching

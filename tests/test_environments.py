@@ -233,7 +233,7 @@ def test_dev_exports_a_secret_versioned_contract_per_cluster() -> None:
     exported = export_outputs(cluster.contract, packs)
     assert is_secret(exported)
     contract = ClusterOutputs.model_validate(resolve(exported))
-    assert contract.schema_version == 1 and contract.target.value == "gke"
+    assert contract.schema_version == 2 and contract.target.value == "gke"
     assert contract.packs["cert-manager"].version == "1.21.1+strata.1"
     assert contract.profiles == ["cloud-standard@1.1.0", "observability@1.1.0"]
 

@@ -13,8 +13,8 @@ if not under_engine():
 
 import pulumi
 
-from components.teams import TeamSpace, handles_from
-from examples.team_space.team_space import HERE, team_space
+from components.teams import TeamSpace
+from examples.team_space.team_space import HERE, team_handles, team_space
 from packs.errors import PlanErrors
 from stacks.contract import cluster_from_reference
 
@@ -22,11 +22,17 @@ config = pulumi.Config()
 cluster_name = config.require("cluster")
 try:
     teams_dir = Path(config.get("teamsDir") or HERE / "teams")
-    space, handles = team_space(config.require("environment"), cluster_name, config.require("team"), teams_dir)
+    shared = config.get("platformTeamsDir")
+    space = team_space(
+        config.require("environment"),
+        cluster_name,
+        config.require("team"),
+        teams_dir,
+        platform_teams_dir=Path(shared) if shared else None,
+    )
 except PlanErrors as exc:
     raise pulumi.RunError(f"{len(exc.errors)} error(s); nothing was created:\n{exc}") from None
 cluster = cluster_from_reference(config.require("platformStack"), cluster_name)
-given = {**handles, **(config.get_object("clusterHandles") or {})}
-TeamSpace(space, cluster.provider, handles=handles_from(space.target, given))
+TeamSpace(space, cluster.provider, handles=team_handles(space, cluster, config.get_object("clusterHandles")))
 pulumi.export("namespaces", [ns.name for ns in space.namespaces])
 pulumi.export("cluster", cluster.outputs.apply(lambda o: {"name": o.name, "target": o.target.value}))
